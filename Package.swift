@@ -1,0 +1,73 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// OpenVINO's C API comes from the official `openvino` wheel, installed by scripts/setup.sh into
+// .venv-ov; setup links its headers and library into .openvino/ (include/, lib/) so the paths here
+// are stable. The rpath lets the binary run without LD_LIBRARY_PATH.
+let openVINO = Context.packageDirectory + "/.openvino"
+
+let package = Package(
+    name: "EPRStream",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "eprstream", targets: ["eprstream"]),
+        .library(name: "EPRPipeline", targets: ["EPRPipeline"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // C shims: module maps plus a few inline wrappers for what Swift cannot import.
+        .systemLibrary(name: "CFFmpeg", pkgConfig: "libavformat",
+                       providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev"])]),
+        .systemLibrary(name: "CFreeType", pkgConfig: "freetype2", providers: [.apt(["libfreetype-dev"])]),
+        .target(
+            name: "COpenVINO",
+            cSettings: [.unsafeFlags(["-I\(openVINO)/include"])],
+            linkerSettings: [
+                .linkedLibrary("openvino_c"),
+                .unsafeFlags(["-L\(openVINO)/lib", "-Xlinker", "-rpath", "-Xlinker", "\(openVINO)/lib"]),
+            ]
+        ),
+
+        .target(name: "EPRCore", dependencies: ["CFFmpeg"]),
+        .target(name: "EPRMedia", dependencies: ["EPRCore", "CFFmpeg"]),
+        .target(
+            name: "EPRInference",
+            dependencies: ["EPRCore", "CFFmpeg", "COpenVINO"],
+            swiftSettings: [.unsafeFlags(["-Xcc", "-I\(openVINO)/include"])]
+        ),
+        .target(name: "EPROverlay", dependencies: ["EPRCore", "CFFmpeg", "CFreeType"]),
+        .target(
+            name: "EPRPipeline",
+            dependencies: ["EPRCore", "EPRMedia", "EPRInference", "EPROverlay", "Yams"],
+            swiftSettings: [.unsafeFlags(["-Xcc", "-I\(openVINO)/include"])]
+        ),
+        .executableTarget(
+            name: "eprstream",
+            dependencies: ["EPRPipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: [.unsafeFlags(["-Xcc", "-I\(openVINO)/include"])]
+        ),
+
+        .testTarget(name: "EPRMediaTests", dependencies: ["EPRMedia", "EPRCore", "CFFmpeg"]),
+        .testTarget(
+            name: "EPRInferenceTests",
+            dependencies: ["EPRInference", "EPRCore", "EPRMedia", "CFFmpeg"],
+            swiftSettings: [.unsafeFlags(["-Xcc", "-I\(openVINO)/include"])]
+        ),
+        .testTarget(name: "EPROverlayTests", dependencies: ["EPROverlay", "EPRCore", "CFFmpeg"]),
+        .testTarget(
+            name: "EPRPipelineTests",
+            dependencies: ["EPRPipeline", "EPRCore", "EPRMedia", "CFFmpeg"],
+            swiftSettings: [.unsafeFlags(["-Xcc", "-I\(openVINO)/include"])]
+        ),
+        // End-to-end tests drive the built `eprstream` binary on real media.
+        .testTarget(
+            name: "EPRStreamTests",
+            dependencies: ["eprstream", "EPRCore", "CFFmpeg"],
+            exclude: ["Fixtures"],
+            swiftSettings: [.unsafeFlags(["-Xcc", "-I\(openVINO)/include"])]
+        ),
+    ]
+)

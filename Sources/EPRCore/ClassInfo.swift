@@ -1,0 +1,36 @@
+/// An RGB colour, 8 bits per channel.
+public struct RGB: Sendable, Equatable, Hashable {
+    public var r: UInt8, g: UInt8, b: UInt8
+    public init(_ r: UInt8, _ g: UInt8, _ b: UInt8) { self.r = r; self.g = g; self.b = b }
+}
+
+/// What a segmentation model says about itself: class names, their colours, the normalisation
+/// its training used and its default input size. Read from the model file's metadata
+/// (see Training/README.md for the keys) so nothing here is hard-coded per model.
+public struct ModelDescription: Sendable, Equatable {
+    public var name: String
+    public var classNames: [String]
+    public var palette: [RGB]
+    /// Per-channel mean and standard deviation on the 0-255 scale, RGB order.
+    public var mean: [Float]
+    public var std: [Float]
+    /// Default network input (height, width).
+    public var inputHeight: Int
+    public var inputWidth: Int
+    /// Label ignored in metrics and left unblended in the overlay (CamVid: 11).
+    public var voidLabel: Int?
+
+    public init(name: String, classNames: [String], palette: [RGB], mean: [Float], std: [Float],
+                inputHeight: Int, inputWidth: Int, voidLabel: Int?) {
+        self.name = name
+        self.classNames = classNames
+        self.palette = palette
+        self.mean = mean
+        self.std = std
+        self.inputHeight = inputHeight
+        self.inputWidth = inputWidth
+        self.voidLabel = voidLabel
+    }
+
+    public var classCount: Int { classNames.count }
+}

@@ -1,0 +1,2 @@
+import COpenVINO
+import CFFmpeg

@@ -1,0 +1,3 @@
+import Testing
+
+@Test func placeholder_EPRStreamTests() { #expect(Bool(true)) }
