@@ -1,0 +1,212 @@
+"""Train EPRNet on CamVid train; validate on full-size val every epoch.
+
+A run is one output directory. last.pt is rewritten atomically after every epoch with model,
+optimizer, epoch, best score, RNG states and the log history, so `--resume` after a kill at any
+moment continues exactly from the last finished epoch (augmentation and shuffling are seeded per
+epoch, so the resumed epochs see the same data they would have seen).
+"""
+import argparse
+import csv
+import json
+import os
+import random
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import data, metrics
+from .constants import NUM_CLASSES, VOID_LABEL
+from .model import build, count_params
+
+# Settings that define a run; --resume takes them from OUT/args.json.
+RECIPE_KEYS = ["model", "data", "epochs", "batch", "crop", "lr", "momentum", "wd", "poly",
+               "class_weights", "seed", "limit_train", "limit_val"]
+CSV_FIELDS = ["epoch", "lr", "train_loss", "val_miou", "val_pixacc", "train_s", "val_s", "elapsed_s"]
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="eprnet", choices=["eprnet", "eprnet-light"])
+    p.add_argument("--out", default="runs/eprnet-camvid", help="run directory (checkpoints, log, plot)")
+    p.add_argument("--data", default=data.DATASET_ROOT)
+    p.add_argument("--epochs", type=int, default=150)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--crop", type=int, nargs=2, default=[320, 320], metavar=("H", "W"))
+    p.add_argument("--lr", type=float, default=0.02)
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--wd", type=float, default=2e-4)
+    p.add_argument("--poly", type=float, default=0.9)
+    p.add_argument("--class-weights", default="enet", choices=["enet", "none"])
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default is 1 on Debian)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--limit-train", type=int, default=None, help="use only N train frames (tests)")
+    p.add_argument("--limit-val", type=int, default=None, help="use only N val frames (tests)")
+    p.add_argument("--val-batch", type=int, default=4)
+    return p.parse_args(argv)
+
+
+def poly_lr(base, it, total, power):
+    return base * (1.0 - min(it, total - 1) / total) ** power
+
+
+@torch.no_grad()
+def evaluate_model(model, images, labels, device, batch=4, num_classes=NUM_CLASSES):
+    """Confusion matrix over the whole split at the frames' own size (no resizing)."""
+    model.eval()
+    cm = np.zeros((num_classes, num_classes), np.int64)
+    for i in range(0, len(images), batch):
+        x = torch.from_numpy(np.stack([data.normalize(im) for im in images[i:i + batch]])).to(device)
+        pred = model(x).argmax(1).cpu().numpy()
+        for p, g in zip(pred, labels[i:i + batch]):
+            cm += metrics.confusion(p, g, num_classes)
+    return cm
+
+
+def save_atomic(obj, path):
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def write_log(out, history):
+    with open(os.path.join(out, "log.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        w.writeheader()
+        for row in history:
+            w.writerow({k: row[k] for k in CSV_FIELDS})
+    try:
+        plot_history(history, os.path.join(out, "curves.png"))
+    except Exception as e:  # a plotting problem must never stop training
+        print("plot failed:", e, flush=True)
+
+
+def plot_history(history, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    ep = [r["epoch"] for r in history]
+    fig, ax1 = plt.subplots(figsize=(6, 3.5), dpi=100)
+    ax1.plot(ep, [r["train_loss"] for r in history], color="tab:blue", label="train loss")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("train loss", color="tab:blue")
+    ax2 = ax1.twinx()
+    ax2.plot(ep, [100 * r["val_miou"] for r in history], color="tab:red", label="val mIoU")
+    ax2.set_ylabel("val mIoU (%)", color="tab:red")
+    ax1.set_title("EPRNet on CamVid: loss and val mIoU per epoch")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def rng_state():
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def set_rng_state(s):
+    torch.set_rng_state(s["torch"])
+    np.random.set_state(s["numpy"])
+    random.setstate(s["python"])
+    if s.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(s["cuda"])
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    args_path = os.path.join(args.out, "args.json")
+    if args.resume and os.path.exists(args_path):
+        # The recipe (epochs, lr, crop, ...) is the run's, not the command line's: the poly
+        # schedule and the data order only continue exactly with the same values.
+        with open(args_path) as f:
+            saved = json.load(f)
+        for k in RECIPE_KEYS:
+            if k in saved:
+                setattr(args, k, saved[k])
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    os.makedirs(args.out, exist_ok=True)
+    last_path = os.path.join(args.out, "last.pt")
+
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    random.seed(args.seed)
+
+    t0 = time.time()
+    tr_img, tr_lbl, _ = data.load_split("train", args.data, args.limit_train)
+    va_img, va_lbl, _ = data.load_split("val", args.data, args.limit_val)
+    print("loaded %d train, %d val frames in %.1fs" % (len(tr_img), len(va_img), time.time() - t0), flush=True)
+
+    model = build(args.model, NUM_CLASSES).to(device)
+    print("%s: %d learnable parameters" % (args.model, count_params(model)), flush=True)
+    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.wd)
+
+    weight = None
+    if args.class_weights == "enet":
+        weight = torch.from_numpy(data.class_weights(tr_lbl)).to(device)
+        print("class weights:", np.round(weight.cpu().numpy(), 2).tolist(), flush=True)
+
+    start_epoch, best, history, elapsed0 = 0, -1.0, [], 0.0
+    if args.resume and os.path.exists(last_path):
+        ck = torch.load(last_path, map_location=device)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        start_epoch, best, history = ck["epoch"], ck["best_miou"], ck["history"]
+        elapsed0 = history[-1]["elapsed_s"] if history else 0.0
+        set_rng_state(ck["rng"])
+        print("resumed from %s at epoch %d (best val mIoU %.4f)" % (last_path, start_epoch, best), flush=True)
+    elif args.resume:
+        print("no %s yet: starting fresh" % last_path, flush=True)
+    with open(args_path, "w") as f:
+        json.dump(vars(args), f, indent=1)
+
+    steps = len(tr_img) // args.batch
+    total_it = args.epochs * steps
+    t_run = time.time()
+    for epoch in range(start_epoch, args.epochs):
+        model.train()
+        # Seeded per epoch, not from a running stream: resumed epochs repeat exactly.
+        rng = np.random.default_rng([args.seed, epoch])
+        t_ep = time.time()
+        loss_sum, n = 0.0, 0
+        for step, (x, y) in enumerate(data.train_batches(tr_img, tr_lbl, args.batch, tuple(args.crop), rng)):
+            lr = poly_lr(args.lr, epoch * steps + step, total_it, args.poly)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            x = torch.from_numpy(x).to(device, non_blocking=True)
+            y = torch.from_numpy(y).to(device, non_blocking=True)
+            loss = F.cross_entropy(model(x), y, weight=weight, ignore_index=VOID_LABEL)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += loss.item()
+            n += 1
+        train_s = time.time() - t_ep
+
+        t_val = time.time()
+        cm = evaluate_model(model, va_img, va_lbl, device, args.val_batch)
+        miou, acc = metrics.mean_iou(cm), metrics.pixel_accuracy(cm)
+        val_s = time.time() - t_val
+        row = {"epoch": epoch + 1, "lr": lr, "train_loss": loss_sum / max(n, 1), "val_miou": miou,
+               "val_pixacc": acc, "train_s": round(train_s, 1), "val_s": round(val_s, 1),
+               "elapsed_s": round(elapsed0 + time.time() - t_run, 1)}
+        history.append(row)
+        print("epoch %d/%d lr %.5f loss %.4f val mIoU %.4f acc %.4f (%.0fs + %.0fs)" % (
+            epoch + 1, args.epochs, lr, row["train_loss"], miou, acc, train_s, val_s), flush=True)
+
+        meta = {"model_name": args.model, "num_classes": NUM_CLASSES, "epoch": epoch + 1,
+                "val_miou": miou, "val_iou": metrics.iou_per_class(cm).tolist(), "args": vars(args)}
+        if miou > best:
+            best = miou
+            save_atomic(dict(meta, model=model.state_dict(), confusion=cm), os.path.join(args.out, "best.pt"))
+        save_atomic(dict(meta, model=model.state_dict(), optimizer=opt.state_dict(), best_miou=best,
+                         history=history, rng=rng_state()), last_path)
+        write_log(args.out, history)
+    print("done: best val mIoU %.4f" % best, flush=True)
+
+
+if __name__ == "__main__":
+    main()
