@@ -1,1 +1,10 @@
-print("eprstream")
+import ArgumentParser
+
+@main
+struct EPRStream: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eprstream",
+        abstract: "Real-time street-scene segmentation of video with EPRNet.",
+        subcommands: [RunCommand.self]
+    )
+}

@@ -1,2 +1,0 @@
-import COpenVINO
-import CFFmpeg

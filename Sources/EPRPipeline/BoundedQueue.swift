@@ -1,0 +1,109 @@
+import Foundation
+
+/// What a full queue does with a new item.
+public enum OverflowPolicy: String, Sendable {
+    /// The producer waits (files: back-pressure slows decoding, nothing is lost).
+    case block
+    /// The oldest queued item is discarded and counted (live sources: latency stays low).
+    case dropOldest
+}
+
+/// A fixed-capacity FIFO between two pipeline stages. Memory is bounded by `capacity`
+/// whatever the input's length; every drop is counted.
+public final class BoundedQueue<Element>: @unchecked Sendable {
+    public let capacity: Int
+    public let policy: OverflowPolicy
+    private var items: [Element] = []
+    private var head = 0
+    private var closed = false
+    private var dropped = 0
+    private var highWater = 0
+    private let condition = NSCondition()
+
+    public init(capacity: Int, policy: OverflowPolicy = .block) {
+        precondition(capacity > 0, "queue capacity must be positive")
+        self.capacity = capacity
+        self.policy = policy
+        items.reserveCapacity(capacity)
+    }
+
+    private var countLocked: Int { items.count - head }
+
+    /// Adds `item`; returns false (and drops the item) if the queue was closed.
+    @discardableResult
+    public func push(_ item: Element) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        while !closed && countLocked >= capacity {
+            if policy == .dropOldest {
+                head += 1
+                dropped += 1
+                compactLocked()
+                break
+            }
+            condition.wait()
+        }
+        if closed { return false }
+        items.append(item)
+        highWater = max(highWater, countLocked)
+        condition.broadcast()
+        return true
+    }
+
+    /// The next item, waiting for one; nil once the queue is closed and empty.
+    public func pop() -> Element? {
+        condition.lock()
+        defer { condition.unlock() }
+        while countLocked == 0 && !closed { condition.wait() }
+        return takeLocked()
+    }
+
+    /// The next item if one is ready now.
+    public func tryPop() -> Element? {
+        condition.lock()
+        defer { condition.unlock() }
+        return takeLocked()
+    }
+
+    private func takeLocked() -> Element? {
+        guard countLocked > 0 else { return nil }
+        let item = items[head]
+        head += 1
+        compactLocked()
+        condition.broadcast()
+        return item
+    }
+
+    /// Releases consumed slots so the storage never grows past `capacity`.
+    private func compactLocked() {
+        if head == items.count {
+            items.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head >= capacity {
+            items.removeFirst(head)
+            head = 0
+        }
+    }
+
+    /// No more items will come: consumers drain what is queued, then get nil; producers stop.
+    public func close() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Drops everything queued and closes (used when a run aborts).
+    public func cancel() {
+        condition.lock()
+        closed = true
+        items.removeAll()
+        head = 0
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    public var count: Int { condition.lock(); defer { condition.unlock() }; return countLocked }
+    public var droppedCount: Int { condition.lock(); defer { condition.unlock() }; return dropped }
+    public var maxDepth: Int { condition.lock(); defer { condition.unlock() }; return highWater }
+}

@@ -1,0 +1,44 @@
+import EPRCore
+import Foundation
+
+/// Everything that tunes a run, in one place: which model, the network input, the overlay, the
+/// queue sizes between stages and the encoder. Filled from defaults, then a preset file, then flags.
+public struct PipelineSettings: Sendable, Equatable {
+    public var modelPath: String?
+    /// Network input (height, width); nil = derived from the frame (short side 360, multiple of 8).
+    public var inputHeight: Int?
+    public var inputWidth: Int?
+    public var alpha: Float = 0.5
+    public var showLegend = true
+    public var showStats = true
+
+    public var frameQueueCapacity = 4
+    public var segmentedQueueCapacity = 4
+    public var encodeQueueCapacity = 4
+    public var audioQueueCapacity = 512
+
+    /// Requests in flight in the runner (2 = double buffering).
+    public var inferenceRequests = 2
+    public var inferenceThreads = 0
+    public var decoderThreads = 0
+
+    public var encoderPreset = "veryfast"
+    public var encoderCRF = 23
+    public var encoderThreads = 0
+
+    public var maxFrames: Int?
+
+    public init() {}
+
+    /// Parses "HxW" (e.g. "360x480"); both must be positive multiples of 8.
+    public static func parseInputSize(_ text: String) throws(EPRError) -> (height: Int, width: Int) {
+        let parts = text.lowercased().split(separator: "x")
+        guard parts.count == 2, let h = Int(parts[0]), let w = Int(parts[1]) else {
+            throw EPRError(.config, "bad input size '\(text)': expected HxW, e.g. 360x480")
+        }
+        guard h > 0, w > 0, h % 8 == 0, w % 8 == 0 else {
+            throw EPRError(.config, "bad input size '\(text)': height and width must be positive multiples of 8")
+        }
+        return (h, w)
+    }
+}

@@ -1,0 +1,119 @@
+import EPRCore
+import Foundation
+import Yams
+
+/// Reads a pipeline preset (YAML, see Pipelines/dashcam.yaml) onto settings. Every key is
+/// checked: an unknown key or a bad value is an error naming the key and the file.
+public enum PresetLoader {
+    /// Keys a preset may set, with how each applies to the settings.
+    private typealias Apply = (inout PipelineSettings, Node, String) throws(EPRError) -> Void
+
+    private static let fields: [String: Apply] = [
+        "model": { s, n, k throws(EPRError) in s.modelPath = try string(n, k) },
+        "input_size": { s, n, k throws(EPRError) in
+            let text = try string(n, k)
+            if text == "auto" { s.inputHeight = nil; s.inputWidth = nil; return }
+            do {
+                let size = try PipelineSettings.parseInputSize(text)
+                s.inputHeight = size.height; s.inputWidth = size.width
+            } catch { throw EPRError(.config, "\(k): \(error.message)") }
+        },
+        "alpha": { s, n, k throws(EPRError) in
+            let a = try double(n, k)
+            guard (0...1).contains(a) else { throw EPRError(.config, "\(k): alpha must be between 0 and 1, got \(a)") }
+            s.alpha = Float(a)
+        },
+        "legend": { s, n, k throws(EPRError) in s.showLegend = try bool(n, k) },
+        "stats": { s, n, k throws(EPRError) in s.showStats = try bool(n, k) },
+        "max_frames": { s, n, k throws(EPRError) in s.maxFrames = try int(n, k, min: 1) },
+        "queues.frames": { s, n, k throws(EPRError) in s.frameQueueCapacity = try int(n, k, min: 1) },
+        "queues.segmented": { s, n, k throws(EPRError) in s.segmentedQueueCapacity = try int(n, k, min: 1) },
+        "queues.encode": { s, n, k throws(EPRError) in s.encodeQueueCapacity = try int(n, k, min: 1) },
+        "queues.audio": { s, n, k throws(EPRError) in s.audioQueueCapacity = try int(n, k, min: 16) },
+        "inference.requests": { s, n, k throws(EPRError) in s.inferenceRequests = try int(n, k, min: 1, max: 8) },
+        "inference.threads": { s, n, k throws(EPRError) in s.inferenceThreads = try int(n, k, min: 0) },
+        "decoder.threads": { s, n, k throws(EPRError) in s.decoderThreads = try int(n, k, min: 0) },
+        "encoder.preset": { s, n, k throws(EPRError) in
+            let preset = try string(n, k)
+            let known = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
+            guard known.contains(preset) else {
+                throw EPRError(.config, "\(k): unknown x264 preset '\(preset)' (one of \(known.joined(separator: ", ")))")
+            }
+            s.encoderPreset = preset
+        },
+        "encoder.crf": { s, n, k throws(EPRError) in s.encoderCRF = try int(n, k, min: 0, max: 51) },
+        "encoder.threads": { s, n, k throws(EPRError) in s.encoderThreads = try int(n, k, min: 0) },
+    ]
+
+    /// Applies the preset at `path` over `settings`. Relative model paths resolve against the
+    /// preset's folder's parent (presets live in Pipelines/, models in Models/).
+    public static func apply(file path: String, to settings: inout PipelineSettings) throws(EPRError) {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw EPRError(.config, "cannot read preset \(path)")
+        }
+        try apply(yaml: text, source: path, to: &settings)
+        if let model = settings.modelPath, !model.hasPrefix("/") {
+            let base = URL(fileURLWithPath: path).deletingLastPathComponent().deletingLastPathComponent()
+            settings.modelPath = base.appendingPathComponent(model).path
+        }
+    }
+
+    public static func apply(yaml: String, source: String, to settings: inout PipelineSettings) throws(EPRError) {
+        let root: Node?
+        do { root = try Yams.compose(yaml: yaml) } catch {
+            throw EPRError(.config, "preset \(source) is not valid YAML: \(String(describing: error).split(separator: "\n").first ?? "")")
+        }
+        guard let root else { return }
+        guard case .mapping = root else { throw EPRError(.config, "preset \(source): expected a mapping of keys") }
+        var updated = settings
+        for (key, value) in flatten(root, prefix: "") {
+            guard let field = fields[key] else {
+                throw EPRError(.config, "preset \(source): unknown key '\(key)' (known: \(fields.keys.sorted().joined(separator: ", ")))")
+            }
+            do { try field(&updated, value, key) } catch {
+                throw EPRError(.config, "preset \(source): \(error.message)")
+            }
+        }
+        settings = updated
+    }
+
+    /// Nested mappings become dotted keys ("encoder.crf"); scalars stay leaves.
+    private static func flatten(_ node: Node, prefix: String) -> [(String, Node)] {
+        guard case .mapping(let mapping) = node else { return [(prefix, node)] }
+        var result: [(String, Node)] = []
+        for (k, v) in mapping {
+            let key = prefix.isEmpty ? (k.string ?? "") : prefix + "." + (k.string ?? "")
+            if case .mapping = v { result += flatten(v, prefix: key) } else { result.append((key, v)) }
+        }
+        return result
+    }
+
+    private static func string(_ n: Node, _ key: String) throws(EPRError) -> String {
+        guard case .scalar(let s) = n else { throw EPRError(.config, "\(key): expected a single value") }
+        return s.string
+    }
+
+    private static func double(_ n: Node, _ key: String) throws(EPRError) -> Double {
+        guard let v = Double(try string(n, key)) else {
+            throw EPRError(.config, "\(key): expected a number, got '\(try string(n, key))'")
+        }
+        return v
+    }
+
+    private static func int(_ n: Node, _ key: String, min: Int, max: Int = Int.max) throws(EPRError) -> Int {
+        let text = try string(n, key)
+        guard let v = Int(text) else { throw EPRError(.config, "\(key): expected an integer, got '\(text)'") }
+        guard v >= min, v <= max else {
+            throw EPRError(.config, "\(key): \(v) is out of range (\(min)...\(max == Int.max ? "" : String(max)))")
+        }
+        return v
+    }
+
+    private static func bool(_ n: Node, _ key: String) throws(EPRError) -> Bool {
+        switch try string(n, key).lowercased() {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        case let other: throw EPRError(.config, "\(key): expected true or false, got '\(other)'")
+        }
+    }
+}

@@ -1,0 +1,39 @@
+import Foundation
+
+/// A pipeline stage's own OS thread. Stages block in FFmpeg and OpenVINO calls, so they run on
+/// dedicated threads rather than on Swift's cooperative pool.
+final class StageThread: @unchecked Sendable {
+    private let finished = DispatchSemaphore(value: 0)
+    private let thread: Thread
+
+    init(name: String, body: @escaping @Sendable () -> Void) {
+        let done = finished
+        thread = Thread {
+            body()
+            done.signal()
+        }
+        thread.name = name
+        thread.stackSize = 4 << 20
+        thread.start()
+    }
+
+    func join() { finished.wait() }
+}
+
+/// The first error any stage hits; the others see `failed` and wind down.
+final class FailureLatch: @unchecked Sendable {
+    private let lock = NSLock()
+    private var first: Error?
+
+    func record(_ error: Error) {
+        lock.lock(); defer { lock.unlock() }
+        if first == nil { first = error }
+    }
+
+    var error: Error? { lock.lock(); defer { lock.unlock() }; return first }
+}
+
+/// Monotonic seconds, for stage timings.
+@inline(__always) func now() -> Double {
+    Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+}

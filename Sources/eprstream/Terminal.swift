@@ -1,0 +1,139 @@
+import EPRCore
+import EPRPipeline
+import Foundation
+
+/// Messages to the user: errors on one line with a non-zero exit, warnings, and the summary.
+enum Terminal {
+    /// Exit codes by failure kind (sysexits.h), so scripts can tell bad input from a bad model.
+    static func exitCode(for kind: EPRError.Kind) -> Int32 {
+        switch kind {
+        case .config: return 64        // EX_USAGE
+        case .codec, .dataset: return 65 // EX_DATAERR
+        case .input: return 66         // EX_NOINPUT
+        case .stream: return 69        // EX_UNAVAILABLE
+        case .internalFailure: return 70 // EX_SOFTWARE
+        case .output: return 73        // EX_CANTCREAT
+        case .model: return 78         // EX_CONFIG
+        }
+    }
+
+    static func fail(_ error: EPRError) -> Never {
+        FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+        exit(exitCode(for: error.kind))
+    }
+
+    static func warn(_ message: String) {
+        FileHandle.standardError.write(Data("warning: \(message)\n".utf8))
+    }
+
+    static func printSummary(_ s: RunSummary) {
+        var lines: [String] = []
+        lines.append("\(s.interrupted ? "interrupted" : "done"): \(s.framesWritten) frames -> \(s.output)")
+        lines.append(String(format: "time %.2f s, %.1f fps end to end, model %@ at %dx%d, dropped %d",
+                            s.wallSeconds, s.fps, (s.model as NSString).lastPathComponent,
+                            s.inputSize.height, s.inputSize.width, s.framesDropped))
+        lines.append("stage          p50 ms   p95 ms   busy s")
+        for stage in Stage.allCases {
+            guard let h = s.latencies[stage], h.count > 0 else { continue }
+            lines.append(String(format: "%-12@ %8.2f %8.2f %8.2f", stage.rawValue as NSString,
+                                h.percentile(0.5) * 1000, h.percentile(0.95) * 1000, s.busySeconds[stage] ?? 0))
+        }
+        print(lines.joined(separator: "\n"))
+    }
+}
+
+/// Progress on stderr: a bar with ETA on a terminal, plain periodic lines otherwise (logs, CI).
+final class ProgressPrinter: @unchecked Sendable {
+    private let enabled: Bool
+    private let isTTY = isatty(STDERR_FILENO) == 1
+    private let lock = NSLock()
+    private var lastLine = 0.0
+    private var drewBar = false
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func update(_ p: ProgressSnapshot) {
+        guard enabled else { return }
+        lock.lock(); defer { lock.unlock() }
+        let text: String
+        var head = "\(p.framesWritten)"
+        var eta = ""
+        if let total = p.estimatedTotal, total > 0 {
+            head += "/\(total)"
+            if p.fps > 0 { eta = " ETA " + Self.clock(Double(max(0, total - p.framesWritten)) / p.fps) }
+        }
+        let drops = p.dropped > 0 ? " dropped \(p.dropped)" : ""
+        if isTTY {
+            var bar = ""
+            if let total = p.estimatedTotal, total > 0 {
+                let filled = min(30, 30 * p.framesWritten / total)
+                bar = "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled) + "] "
+            }
+            text = "\r\(bar)\(head) frames \(String(format: "%.1f", p.fps)) fps\(eta)\(drops)\u{1B}[K"
+            drewBar = true
+        } else {
+            guard p.elapsed - lastLine >= 2 else { return }
+            lastLine = p.elapsed
+            text = "progress: \(head) frames, \(String(format: "%.1f", p.fps)) fps\(eta)\(drops)\n"
+        }
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    func finish() {
+        lock.lock(); defer { lock.unlock() }
+        if drewBar { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+
+    private static func clock(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return String(format: "%d:%02d", s / 60, s % 60)
+    }
+}
+
+/// Ctrl-C asks the pipeline to stop cleanly (the output is finalised); a second Ctrl-C quits.
+final class InterruptHandler: @unchecked Sendable {
+    private let source: DispatchSourceSignal
+    private var count = 0
+
+    init(onInterrupt: @escaping @Sendable () -> Void) {
+        signal(SIGINT, SIG_IGN)
+        source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        source.setEventHandler { [unowned self] in
+            count += 1
+            if count > 1 { exit(130) }
+            Terminal.warn("interrupted: finishing the output (Ctrl-C again to quit at once)")
+            onInterrupt()
+        }
+        source.resume()
+    }
+
+    func restore() {
+        source.cancel()
+        signal(SIGINT, SIG_DFL)
+    }
+}
+
+/// Finds the shipped model when none is given: next to the executable's package, then the
+/// current directory. Prefers int8 (fastest on CPU) over fp32.
+enum ModelLocator {
+    static let candidates = ["Models/eprnet-camvid-int8.xml", "Models/eprnet-camvid.onnx"]
+
+    static func defaultModel() throws(EPRError) -> String {
+        var roots: [URL] = []
+        if let env = ProcessInfo.processInfo.environment["EPRSTREAM_HOME"] { roots.append(URL(fileURLWithPath: env)) }
+        // The executable lives somewhere under the package (.build/.../release/eprstream).
+        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        while folder.path != "/" {
+            roots.append(folder)
+            folder = folder.deletingLastPathComponent()
+        }
+        roots.append(URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+        for root in roots {
+            for candidate in candidates {
+                let path = root.appendingPathComponent(candidate).path
+                if FileManager.default.fileExists(atPath: path) { return path }
+            }
+        }
+        throw EPRError(.model, "no model given and none shipped in Models/ (looked for \(candidates.joined(separator: ", ")))")
+    }
+}

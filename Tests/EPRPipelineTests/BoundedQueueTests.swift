@@ -1,0 +1,68 @@
+import EPRPipeline
+import Foundation
+import Testing
+
+@Suite struct BoundedQueueTests {
+    @Test func blockingQueueMakesProducerWaitAndLosesNothing() {
+        let queue = BoundedQueue<Int>(capacity: 3, policy: .block)
+        let produced = ManagedCounter()
+        let producer = Thread {
+            for i in 0..<100 { queue.push(i); produced.increment() }
+            queue.close()
+        }
+        producer.start()
+        // The producer must stall at the capacity until someone pops.
+        Thread.sleep(forTimeInterval: 0.2)
+        #expect(produced.value == 3)
+        #expect(queue.count == 3)
+        var received: [Int] = []
+        while let item = queue.pop() { received.append(item) }
+        #expect(received == Array(0..<100))
+        #expect(queue.droppedCount == 0)
+        #expect(queue.maxDepth <= 3)
+    }
+
+    @Test func dropOldestKeepsNewestAndCountsEveryDrop() {
+        let queue = BoundedQueue<Int>(capacity: 2, policy: .dropOldest)
+        for i in 0..<10 { queue.push(i) }
+        #expect(queue.count == 2)
+        #expect(queue.droppedCount == 8)
+        #expect(queue.tryPop() == 8)
+        #expect(queue.tryPop() == 9)
+        #expect(queue.tryPop() == nil)
+    }
+
+    @Test func closeLetsConsumersDrainThenEnds() {
+        let queue = BoundedQueue<String>(capacity: 4)
+        queue.push("a")
+        queue.push("b")
+        queue.close()
+        #expect(queue.push("c") == false)
+        #expect(queue.pop() == "a")
+        #expect(queue.pop() == "b")
+        #expect(queue.pop() == nil)
+    }
+
+    @Test func cancelWakesABlockedProducer() {
+        let queue = BoundedQueue<Int>(capacity: 1)
+        queue.push(1)
+        let result = ManagedCounter()
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            if !queue.push(2) { result.increment() }
+            done.signal()
+        }.start()
+        Thread.sleep(forTimeInterval: 0.1)
+        queue.cancel()
+        #expect(done.wait(timeout: .now() + 2) == .success)
+        #expect(result.value == 1)
+        #expect(queue.pop() == nil)
+    }
+}
+
+final class ManagedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func increment() { lock.lock(); count += 1; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
+}

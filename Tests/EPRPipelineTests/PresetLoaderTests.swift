@@ -1,0 +1,74 @@
+import EPRCore
+import EPRPipeline
+import Foundation
+import Testing
+
+@Suite struct PresetLoaderTests {
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test func dashcamPresetLoadsEveryKey() throws {
+        var settings = PipelineSettings()
+        settings.alpha = 0.9
+        let path = Self.repoRoot.appendingPathComponent("Pipelines/dashcam.yaml").path
+        try PresetLoader.apply(file: path, to: &settings)
+        #expect(settings.modelPath == Self.repoRoot.appendingPathComponent("Models/eprnet-camvid-int8.xml").path)
+        #expect(settings.alpha == 0.5)
+        #expect(settings.inputHeight == nil)
+        #expect(settings.frameQueueCapacity == 4)
+        #expect(settings.inferenceRequests == 2)
+        #expect(settings.encoderPreset == "veryfast")
+        #expect(settings.encoderCRF == 23)
+    }
+
+    @Test func valuesOverrideDefaults() throws {
+        var settings = PipelineSettings()
+        try PresetLoader.apply(yaml: "input_size: 240x320\nalpha: 0.25\nqueues:\n  frames: 7\nencoder:\n  crf: 30\n",
+                               source: "t.yaml", to: &settings)
+        #expect(settings.inputHeight == 240 && settings.inputWidth == 320)
+        #expect(settings.alpha == 0.25)
+        #expect(settings.frameQueueCapacity == 7)
+        #expect(settings.encoderCRF == 30)
+    }
+
+    @Test func unknownKeyIsNamed() {
+        var settings = PipelineSettings()
+        #expect {
+            try PresetLoader.apply(yaml: "queues:\n  framez: 3\n", source: "p.yaml", to: &settings)
+        } throws: { error in
+            (error as? EPRError)?.message.contains("unknown key 'queues.framez'") == true
+                && (error as? EPRError)?.message.contains("p.yaml") == true
+        }
+    }
+
+    @Test(arguments: [
+        ("alpha: 2", "alpha"), ("alpha: lots", "alpha"), ("encoder:\n  preset: warp", "encoder.preset"),
+        ("input_size: 361x480", "input_size"), ("queues:\n  encode: 0", "queues.encode"), ("legend: maybe", "legend"),
+    ])
+    func badValueNamesTheKey(yaml: String, key: String) {
+        var settings = PipelineSettings()
+        let before = settings
+        #expect {
+            try PresetLoader.apply(yaml: yaml, source: "p.yaml", to: &settings)
+        } throws: { error in
+            (error as? EPRError)?.message.contains(key) == true
+        }
+        #expect(settings == before)
+    }
+
+    @Test func invalidYAMLIsReported() {
+        var settings = PipelineSettings()
+        #expect {
+            try PresetLoader.apply(yaml: "alpha: [1, 2\n", source: "bad.yaml", to: &settings)
+        } throws: { error in
+            (error as? EPRError)?.message.contains("bad.yaml is not valid YAML") == true
+        }
+    }
+
+    @Test func inputSizeParsing() throws {
+        let size = try PipelineSettings.parseInputSize("360x640")
+        #expect(size.height == 360 && size.width == 640)
+        #expect(throws: EPRError.self) { try PipelineSettings.parseInputSize("360") }
+        #expect(throws: EPRError.self) { try PipelineSettings.parseInputSize("0x8") }
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import Testing
+
+/// Bad input of every kind: one clear line, a distinct non-zero exit, no crash, no output left behind.
+@Suite(.serialized) struct ErrorTests {
+    func expectFailure(_ arguments: [String], status: Int32, mentions text: String,
+                       output: String? = nil) throws {
+        let result = try run(Repo.binary, arguments, timeout: 60)
+        #expect(result.status == status, "stderr: \(result.stderr)")
+        let lines = result.stderr.split(separator: "\n").filter { $0.hasPrefix("error:") }
+        #expect(lines.count == 1, "stderr: \(result.stderr)")
+        #expect(result.stderr.contains(text), "stderr: \(result.stderr)")
+        if let output { #expect(!FileManager.default.fileExists(atPath: output)) }
+    }
+
+    @Test func missingInput() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("o.mp4").path
+        try expectFailure(["run", "/nonexistent/clip.mp4", "-o", out], status: 66, mentions: "/nonexistent/clip.mp4", output: out)
+    }
+
+    @Test func inputThatIsNotAVideo() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let text = dir.appendingPathComponent("notes.mp4")
+        try Data("this is not a video\n".utf8).write(to: text)
+        let out = dir.appendingPathComponent("o.mp4").path
+        let result = try run(Repo.binary, ["run", text.path, "-o", out], timeout: 60)
+        #expect(result.status != 0)
+        #expect(result.stderr.hasPrefix("error:") && result.stderr.contains(text.path), "stderr: \(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
+    @Test func unknownCodec() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // An AVI whose video fourcc no decoder knows.
+        let avi = dir.appendingPathComponent("odd.avi").path
+        try run("/usr/bin/ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10:duration=1",
+                                    "-c:v", "mpeg4", "-vtag", "QQQQ", avi])
+        let out = dir.appendingPathComponent("o.mp4").path
+        let result = try run(Repo.binary, ["run", avi, "-o", out], timeout: 60)
+        #expect(result.status == 65, "stderr: \(result.stderr)")
+        #expect(result.stderr.lowercased().contains("codec"), "stderr: \(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
+    @Test func truncatedFileIsProcessedUpToTheDamage() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let mkv = dir.appendingPathComponent("full.mkv")
+        try run("/usr/bin/ffmpeg", ["-v", "error", "-i", Repo.dashcam, "-c", "copy", mkv.path])
+        let bytes = try Data(contentsOf: mkv)
+        let cut = dir.appendingPathComponent("cut.mkv")
+        try bytes.prefix(bytes.count / 2).write(to: cut)
+        let out = dir.appendingPathComponent("o.mp4").path
+        let result = try run(Repo.binary, ["run", cut.path, "-o", out, "--quiet"], timeout: 120)
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stderr.contains("warning:"), "stderr: \(result.stderr)")
+        let frames = try Probe.video(out).frames
+        #expect(frames > 50 && frames < 221)
+        #expect(try Probe.decodeErrors(out).isEmpty)
+    }
+
+    @Test func unwritableOutput() throws {
+        try expectFailure(["run", Repo.dashcam, "-o", "/proc/no-such-dir/out.mp4"], status: 73, mentions: "/proc/no-such-dir/out.mp4")
+    }
+
+    @Test func modelThatIsNotAModel() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = dir.appendingPathComponent("fake.onnx")
+        try Data("not a network".utf8).write(to: model)
+        let out = dir.appendingPathComponent("o.mp4").path
+        try expectFailure(["run", Repo.dashcam, "-o", out, "--model", model.path], status: 78, mentions: "fake.onnx", output: out)
+    }
+
+    @Test func missingModel() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("o.mp4").path
+        try expectFailure(["run", Repo.dashcam, "-o", out, "--model", "/nonexistent/m.xml"], status: 78, mentions: "/nonexistent/m.xml", output: out)
+    }
+
+    @Test func badPresetKey() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let preset = dir.appendingPathComponent("p.yaml")
+        try Data("alpha: 0.4\nencoder:\n  speed: fast\n".utf8).write(to: preset)
+        try expectFailure(["run", Repo.dashcam, "-o", dir.appendingPathComponent("o.mp4").path, "--pipeline", preset.path],
+                          status: 64, mentions: "encoder.speed")
+    }
+
+    @Test func badFlagValues() throws {
+        try expectFailure(["run", Repo.dashcam, "-o", "/tmp/x.mp4", "--alpha", "3"], status: 64, mentions: "--alpha")
+        try expectFailure(["run", Repo.dashcam, "-o", "/tmp/x.mp4", "--input-size", "100x100"], status: 64, mentions: "100x100")
+    }
+}

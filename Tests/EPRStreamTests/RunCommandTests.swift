@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+
+/// The main job end to end, through the real binary, on real media.
+@Suite(.serialized) struct RunCommandTests {
+    @Test func dashcamFileBecomesPlayableAnnotatedVideoWithAudio() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let output = dir.appendingPathComponent("annotated.mp4").path
+        let result = try run(Repo.binary, ["run", Repo.dashcam, "-o", output])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stdout.contains("221 frames"))
+
+        let input = try Probe.video(Repo.dashcam)
+        let video = try Probe.video(output)
+        #expect(video.frames == 221)
+        #expect(video.codec == "h264")
+        #expect(video.pixFmt == "yuv420p")
+        #expect(abs(video.duration - input.duration) <= 1.0 / 25.0)
+
+        let sourceAudio = try #require(try Probe.audio(Repo.dashcam))
+        let audio = try #require(try Probe.audio(output))
+        #expect(audio.codec == "aac")
+        #expect(abs(audio.duration - sourceAudio.duration) < 0.03)
+        #expect(try Probe.decodeErrors(output).isEmpty)
+        // +faststart: the index (moov) precedes the media data (mdat).
+        let head = try FileHandle(forReadingFrom: URL(fileURLWithPath: output)).readData(ofLength: 4096)
+        let moov = head.range(of: Data("moov".utf8)), mdat = head.range(of: Data("mdat".utf8))
+        #expect(moov != nil && (mdat == nil || moov!.lowerBound < mdat!.lowerBound))
+    }
+
+    @Test func maxFramesStopsEarlyWithAPlayableFile() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let output = dir.appendingPathComponent("first30.mp4").path
+        let result = try run(Repo.binary, ["run", Repo.dashcam, "-o", output, "--max-frames", "30", "--quiet"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(try Probe.video(output).frames == 30)
+        #expect(try Probe.decodeErrors(output).isEmpty)
+    }
+
+    @Test func ctrlCFinishesAPlayableOutput() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let long = dir.appendingPathComponent("long.mkv").path
+        try run("/usr/bin/ffmpeg", ["-v", "error", "-stream_loop", "5", "-i", Repo.dashcam, "-c", "copy", long])
+        let output = dir.appendingPathComponent("interrupted.mp4").path
+        let result = try run(Repo.binary, ["run", long, "-o", output, "--quiet"], interruptAfter: 4)
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stderr.contains("interrupted"))
+        let frames = try Probe.video(output).frames
+        #expect(frames > 0 && frames < 221 * 6)
+        #expect(try Probe.decodeErrors(output).isEmpty)
+    }
+
+    @Test func presetFileIsAppliedAndFlagsOverrideIt() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let output = dir.appendingPathComponent("preset.mp4").path
+        let preset = Repo.root.appendingPathComponent("Pipelines/dashcam.yaml").path
+        let result = try run(Repo.binary, ["run", Repo.dashcam, "-o", output, "--pipeline", preset,
+                                           "--input-size", "272x480", "--max-frames", "5", "--quiet"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stdout.contains("272x480"))
+        #expect(try Probe.video(output).frames == 5)
+    }
+}
