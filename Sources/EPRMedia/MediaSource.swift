@@ -1,0 +1,340 @@
+import CFFmpeg
+import EPRCore
+import Foundation
+
+/// Demuxes and decodes one file (or URL FFmpeg can open): the best video stream is decoded to
+/// yuv420p frames in presentation order; packets of every audio stream are handed out untouched
+/// for the sink to copy. Not thread-safe: one owner calls `next()` at a time.
+public final class MediaSource: @unchecked Sendable {
+    public let url: String
+    public let video: VideoStreamInfo
+    public let audioStreams: [AudioStreamInfo]
+    /// Problems that did not stop decoding, one line each (truncation, corrupt data).
+    public private(set) var warnings: [String] = []
+    /// Frames handed out so far.
+    public private(set) var framesDecoded = 0
+
+    private var formatContext: UnsafeMutablePointer<AVFormatContext>?
+    private var decoder: UnsafeMutablePointer<AVCodecContext>?
+    private var packet: UnsafeMutablePointer<AVPacket>?
+    private var frame: UnsafeMutablePointer<AVFrame>?
+    private var scaler: OpaquePointer?
+    private let videoIndex: Int32
+    private let audioByIndex: [Int32: AudioStreamInfo]
+    /// One frame's duration in stream time base, from the frame rate (1 if unknown).
+    private let nominalFrameDuration: Int64
+    /// Expected end of the video in stream time base, and how short of it counts as truncation.
+    private let expectedEnd: Int64?
+    private let truncationTolerance: Int64
+
+    private var draining = false
+    private var finished = false
+    private var lastPts: Int64?
+    private var lastEnd: Int64?
+    private var readError: Int32?
+    private var firstDamage: (frame: Int, text: String)?
+    private var damageCount = 0
+
+    public init(url: String, options: SourceOptions = SourceOptions()) throws(EPRError) {
+        self.url = url
+        let isLocal = !url.contains("://") || url.hasPrefix("file:")
+        if isLocal {
+            let path = url.hasPrefix("file:") ? String(url.dropFirst(5)) : url
+            var isDir: ObjCBool = false
+            if !FileManager.default.fileExists(atPath: path, isDirectory: &isDir) {
+                throw EPRError(.input, "input not found: \(url)")
+            }
+            if isDir.boolValue {
+                throw EPRError(.input, "cannot read \(url): it is a directory, not a video file")
+            }
+        }
+
+        var ctx: UnsafeMutablePointer<AVFormatContext>?
+        var ret = avformat_open_input(&ctx, url, nil, nil)
+        guard ret >= 0, let fmt = ctx else {
+            if ret == averrorInvalidData {
+                throw EPRError(.input, "cannot read \(url): not a video file (\(ffmpegErrorString(ret)))")
+            }
+            throw EPRError(.input, "cannot read \(url): \(ffmpegErrorString(ret))")
+        }
+        var ownedFormat: UnsafeMutablePointer<AVFormatContext>? = fmt
+        var ok = false
+        defer { if !ok { avformat_close_input(&ownedFormat) } }
+
+        ret = avformat_find_stream_info(fmt, nil)
+        if ret < 0 {
+            throw EPRError(.input, "cannot read \(url): not a video file (\(ffmpegErrorString(ret)))")
+        }
+
+        let best = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, nil, 0)
+        guard best >= 0, let stream = fmt.pointee.streams[Int(best)] else {
+            throw EPRError(.input, "no video stream in \(url)")
+        }
+        let par = stream.pointee.codecpar!
+        let codecName = MediaSource.describeCodec(par)
+        guard par.pointee.codec_id != AV_CODEC_ID_NONE, let codec = avcodec_find_decoder(par.pointee.codec_id) else {
+            throw EPRError(.codec, "unsupported video codec '\(codecName)' in \(url): this FFmpeg build cannot decode it")
+        }
+        guard par.pointee.width > 0, par.pointee.height > 0 else {
+            throw EPRError(.input, "cannot read \(url): video stream (\(codecName)) has no picture size")
+        }
+
+        guard let dec = avcodec_alloc_context3(codec) else {
+            throw EPRError(.internalFailure, "out of memory allocating a decoder")
+        }
+        var ownedDecoder: UnsafeMutablePointer<AVCodecContext>? = dec
+        defer { if !ok { avcodec_free_context(&ownedDecoder) } }
+        ret = avcodec_parameters_to_context(dec, par)
+        if ret < 0 {
+            throw EPRError(.codec, "cannot set up the \(codecName) decoder for \(url): \(ffmpegErrorString(ret))")
+        }
+        dec.pointee.pkt_timebase = stream.pointee.time_base
+        dec.pointee.thread_count = Int32(max(0, options.decoderThreads))
+        ret = avcodec_open2(dec, codec, nil)
+        if ret < 0 {
+            throw EPRError(.codec, "cannot open the \(codecName) decoder for \(url): \(ffmpegErrorString(ret))")
+        }
+
+        // Streams: the chosen video and every audio stream; everything else is skipped by the demuxer.
+        var audio: [AudioStreamInfo] = []
+        for i in 0..<Int(fmt.pointee.nb_streams) {
+            guard let st = fmt.pointee.streams[i] else { continue }
+            if i == Int(best) { continue }
+            if st.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_AUDIO,
+               st.pointee.codecpar.pointee.codec_id != AV_CODEC_ID_NONE {
+                let info = try AudioStreamInfo(index: i, timeBase: st.pointee.time_base,
+                                               copying: st.pointee.codecpar,
+                                               durationSeconds: MediaSource.durationSeconds(st, fmt))
+                audio.append(info)
+            } else {
+                st.pointee.discard = AVDISCARD_ALL
+            }
+        }
+
+        // Stream facts.
+        let tb = stream.pointee.time_base
+        var rate = stream.pointee.avg_frame_rate
+        if !isValid(rate) { rate = stream.pointee.r_frame_rate }
+        if !isValid(rate) { rate = AVRational(num: 0, den: 1) }
+        let duration = MediaSource.durationSeconds(stream, fmt)
+        var count: Int? = stream.pointee.nb_frames > 0 ? Int(stream.pointee.nb_frames) : nil
+        if count == nil, let d = duration, isValid(rate) { count = Int((d * av_q2d(rate)).rounded()) }
+        video = VideoStreamInfo(width: Int(par.pointee.width), height: Int(par.pointee.height),
+                                timeBase: tb, frameRate: rate, estimatedFrameCount: count,
+                                durationSeconds: duration, codecName: codecName,
+                                sampleAspectRatio: av_guess_sample_aspect_ratio(fmt, stream, nil))
+        audioStreams = audio
+        audioByIndex = Dictionary(uniqueKeysWithValues: audio.map { (Int32($0.index), $0) })
+        videoIndex = best
+
+        let frameDur = isValid(rate) ? av_rescale_q(1, av_inv_q(rate), tb) : 0
+        nominalFrameDuration = max(1, frameDur)
+        // Where the video should end, to tell a truncated file from a complete one.
+        let start = stream.pointee.start_time != noPTS ? stream.pointee.start_time : 0
+        if stream.pointee.duration > 0 && stream.pointee.duration != noPTS {
+            expectedEnd = start + stream.pointee.duration
+            truncationTolerance = 2 * max(1, frameDur) + av_rescale_q(1, AVRational(num: 1, den: 10), tb)
+        } else if fmt.pointee.duration > 0 && fmt.pointee.duration != noPTS {
+            // Container duration covers every stream (audio may run longer): be lenient.
+            expectedEnd = start + av_rescale_q(fmt.pointee.duration, cff_time_base_q(), tb)
+            truncationTolerance = 2 * max(1, frameDur) + av_rescale_q(1, AVRational(num: 1, den: 1), tb)
+        } else {
+            expectedEnd = nil
+            truncationTolerance = 0
+        }
+
+        guard let pkt = av_packet_alloc(), let frm = av_frame_alloc() else {
+            throw EPRError(.internalFailure, "out of memory allocating packet/frame")
+        }
+        packet = pkt
+        frame = frm
+        formatContext = fmt
+        decoder = dec
+        ok = true
+    }
+
+    deinit { close() }
+
+    /// Releases the file and decoder. Idempotent; `next()` returns nil afterwards.
+    public func close() {
+        if formatContext != nil { avformat_close_input(&formatContext) }
+        if decoder != nil { avcodec_free_context(&decoder) }
+        if packet != nil { av_packet_free(&packet) }
+        if frame != nil { av_frame_free(&frame) }
+        if let s = scaler { sws_freeContext(s); scaler = nil }
+        finished = true
+    }
+
+    /// The next video frame (presentation order, sequence 0, 1, 2, ...) or audio packet (file order);
+    /// nil at the end. A file damaged mid-stream ends early with a warning, not an error.
+    public func next() throws(EPRError) -> SourceItem? {
+        guard !finished, let fmt = formatContext, let dec = decoder, let pkt = packet, let frm = frame else {
+            return nil
+        }
+        var consecutiveErrors = 0
+        while true {
+            // 1. A decoded frame waiting?
+            let r = avcodec_receive_frame(dec, frm)
+            if r >= 0 {
+                return .video(try makeFrame(frm))
+            }
+            if r == cff_averror_eof() {
+                endOfStream()
+                return nil
+            }
+            if r != cff_averror_eagain() {
+                noteDamage(r)
+                consecutiveErrors += 1
+                if consecutiveErrors > 100 { endOfStream(); return nil }
+                if draining { continue }
+            }
+            if draining {
+                // EAGAIN while draining should not happen; end rather than spin.
+                endOfStream()
+                return nil
+            }
+
+            // 2. Feed the decoder, or hand out audio.
+            let rr = av_read_frame(fmt, pkt)
+            if rr == cff_averror_eagain() {
+                usleep(1000)
+                continue
+            }
+            if rr < 0 {
+                if rr != cff_averror_eof() { readError = rr }
+                if let pb = fmt.pointee.pb, pb.pointee.error < 0, readError == nil { readError = pb.pointee.error }
+                _ = avcodec_send_packet(dec, nil)
+                draining = true
+                continue
+            }
+            let index = pkt.pointee.stream_index
+            if index == videoIndex {
+                if pkt.pointee.flags & AV_PKT_FLAG_CORRUPT != 0 {
+                    noteDamage(text: "corrupt packet")
+                }
+                let s = avcodec_send_packet(dec, pkt)
+                av_packet_unref(pkt)
+                if s < 0 && s != cff_averror_eagain() {
+                    noteDamage(s)
+                    consecutiveErrors += 1
+                    if consecutiveErrors > 100 { endOfStream(); return nil }
+                }
+                continue
+            }
+            if let info = audioByIndex[index] {
+                guard let fresh = av_packet_alloc() else {
+                    throw EPRError(.internalFailure, "out of memory allocating a packet")
+                }
+                packet = fresh
+                return .audio(AudioPacket(taking: pkt, sourceStreamIndex: Int(index), timeBase: info.timeBase))
+            }
+            av_packet_unref(pkt)
+        }
+    }
+
+    // MARK: - Internals
+
+    private func makeFrame(_ frm: UnsafeMutablePointer<AVFrame>) throws(EPRError) -> VideoFrame {
+        let tb = video.timeBase
+        var pts = frm.pointee.best_effort_timestamp
+        if pts == noPTS { pts = frm.pointee.pts }
+        if pts == noPTS {
+            pts = lastEnd ?? 0
+        }
+        var duration = frm.pointee.pkt_duration
+        if duration <= 0 { duration = isValid(video.frameRate) ? nominalFrameDuration : 0 }
+        lastPts = pts
+        lastEnd = pts + max(duration, isValid(video.frameRate) ? 0 : 1)
+
+        let out: UnsafeMutablePointer<AVFrame>
+        if frm.pointee.format == AV_PIX_FMT_YUV420P.rawValue
+            && Int(frm.pointee.width) == video.width && Int(frm.pointee.height) == video.height {
+            guard let moved = av_frame_alloc() else { throw EPRError(.internalFailure, "out of memory allocating a frame") }
+            av_frame_move_ref(moved, frm)
+            out = moved
+        } else {
+            out = try convert(frm)
+            av_frame_unref(frm)
+        }
+        out.pointee.pts = pts
+        let item = VideoFrame(taking: out, sequence: framesDecoded, pts: pts, timeBase: tb, duration: duration)
+        framesDecoded += 1
+        return item
+    }
+
+    /// Any pixel format or size -> yuv420p at the stream's size.
+    private func convert(_ src: UnsafeMutablePointer<AVFrame>) throws(EPRError) -> UnsafeMutablePointer<AVFrame> {
+        scaler = sws_getCachedContext(scaler, src.pointee.width, src.pointee.height,
+                                      AVPixelFormat(rawValue: src.pointee.format),
+                                      Int32(video.width), Int32(video.height), AV_PIX_FMT_YUV420P,
+                                      SWS_BILINEAR, nil, nil, nil)
+        guard let sws = scaler else {
+            let name = av_get_pix_fmt_name(AVPixelFormat(rawValue: src.pointee.format)).map { String(cString: $0) } ?? "?"
+            throw EPRError(.codec, "cannot convert \(name) frames of \(url) to yuv420p")
+        }
+        guard let dst = av_frame_alloc() else { throw EPRError(.internalFailure, "out of memory allocating a frame") }
+        dst.pointee.width = Int32(video.width)
+        dst.pointee.height = Int32(video.height)
+        dst.pointee.format = AV_PIX_FMT_YUV420P.rawValue
+        var ret = av_frame_get_buffer(dst, 0)
+        if ret >= 0 { ret = sws_scale_frame(sws, dst, src) }
+        if ret < 0 {
+            var d: UnsafeMutablePointer<AVFrame>? = dst
+            av_frame_free(&d)
+            throw EPRError(.codec, "cannot convert frames of \(url) to yuv420p: \(ffmpegErrorString(ret))")
+        }
+        _ = av_frame_copy_props(dst, src)
+        return dst
+    }
+
+    private func noteDamage(_ code: Int32) { noteDamage(text: ffmpegErrorString(code)) }
+
+    private func noteDamage(text: String) {
+        damageCount += 1
+        if firstDamage == nil { firstDamage = (framesDecoded, text) }
+    }
+
+    /// Decides, once, whether the stream ended early or carried damage, and records the warning.
+    private func endOfStream() {
+        guard !finished else { return }
+        finished = true
+        var reason: String?
+        if let e = readError {
+            reason = ffmpegErrorString(e)
+        } else if let end = expectedEnd, let last = lastEnd, end - last > truncationTolerance {
+            let tb = video.timeBase
+            let what = String(format: "the video stops at %.2f s of %.2f s",
+                              Double(last) * av_q2d(tb), Double(end) * av_q2d(tb))
+            reason = firstDamage.map { "\($0.text); \(what)" } ?? what
+        } else if framesDecoded == 0, let d = firstDamage {
+            reason = d.text
+        }
+        if let reason {
+            warnings.append("input is truncated or corrupt after frame \(framesDecoded): \(reason); processed up to the damage")
+        } else if let d = firstDamage {
+            warnings.append("input has corrupt data at frame \(d.frame): \(d.text); \(damageCount) damaged packet(s) skipped")
+        }
+    }
+
+    static func durationSeconds(_ st: UnsafeMutablePointer<AVStream>, _ fmt: UnsafeMutablePointer<AVFormatContext>) -> Double? {
+        if st.pointee.duration > 0 && st.pointee.duration != noPTS {
+            return Double(st.pointee.duration) * av_q2d(st.pointee.time_base)
+        }
+        if fmt.pointee.duration > 0 && fmt.pointee.duration != noPTS {
+            return Double(fmt.pointee.duration) / Double(AV_TIME_BASE)
+        }
+        return nil
+    }
+
+    /// "h264", or the container's fourcc when FFmpeg does not know the codec.
+    static func describeCodec(_ par: UnsafeMutablePointer<AVCodecParameters>) -> String {
+        if par.pointee.codec_id != AV_CODEC_ID_NONE {
+            return String(cString: avcodec_get_name(par.pointee.codec_id))
+        }
+        let tag = par.pointee.codec_tag
+        if tag == 0 { return "unknown" }
+        let bytes = (0..<4).map { UInt8((tag >> (8 * UInt32($0))) & 0xFF) }
+        let printable = bytes.allSatisfy { $0 >= 0x20 && $0 < 0x7F }
+        return printable ? "unknown (fourcc \(String(decoding: bytes, as: UTF8.self)))" : String(format: "unknown (tag 0x%08x)", tag)
+    }
+}
