@@ -46,6 +46,8 @@ def parse_args(argv=None):
     p.add_argument("--limit-train", type=int, default=None, help="use only N train frames (tests)")
     p.add_argument("--limit-val", type=int, default=None, help="use only N val frames (tests)")
     p.add_argument("--val-batch", type=int, default=4)
+    p.add_argument("--stop-after", type=int, default=None,
+                   help="exit cleanly after N epochs in this invocation (time-boxed sessions, tests)")
     return p.parse_args(argv)
 
 
@@ -205,6 +207,9 @@ def main(argv=None):
         save_atomic(dict(meta, model=model.state_dict(), optimizer=opt.state_dict(), best_miou=best,
                          history=history, rng=rng_state()), last_path)
         write_log(args.out, history)
+        if args.stop_after is not None and epoch + 1 - start_epoch >= args.stop_after:
+            print("stopping after %d epochs as asked; continue with --resume" % args.stop_after, flush=True)
+            return
     print("done: best val mIoU %.4f" % best, flush=True)
 
 

@@ -1,0 +1,87 @@
+"""NNCF post-training int8 quantisation of the exported ONNX model to OpenVINO IR, and val mIoU
+of fp32 vs int8 (both run with OpenVINO).
+
+Runs in the torch-free venv (../.venv-ov): nncf 3.4 fails at import when Debian's torch 1.13 is
+importable. Needs openvino, nncf, onnx, numpy, pillow.
+
+The IR carries the same metadata as the ONNX file in its runtime info, under the "eprstream"
+section: <rt_info><eprstream><mean value="..."/>...</eprstream></rt_info> at the end of the .xml.
+"""
+import argparse
+import json
+import os
+
+import numpy as np
+
+from . import data, evaluate
+from .constants import INPUT_SIZE, metadata
+
+
+def onnx_metadata(path):
+    import onnx
+    m = onnx.load(path, load_external_data=False)
+    return {p.key: p.value for p in m.metadata_props}
+
+
+def calibration_frames(n, root=data.DATASET_ROOT, seed=0):
+    """n training frames (evenly shuffled with a fixed seed) normalised at the default input size."""
+    pairs = data.read_split("train", root)
+    idx = np.random.default_rng(seed).permutation(len(pairs))[:n]
+    frames = []
+    for i in sorted(idx):
+        img, _ = data.load_pair(*pairs[i])
+        assert img.shape[:2] == INPUT_SIZE, "CamVid frames are already 360x480"
+        frames.append(data.normalize(img)[None])
+    return frames
+
+
+def quantize(onnx_path, xml_path, n_calib=300, root=data.DATASET_ROOT):
+    import nncf
+    import openvino as ov
+    model = ov.Core().read_model(onnx_path)
+    calib = nncf.Dataset(calibration_frames(n_calib, root))
+    q = nncf.quantize(model, calib, subset_size=n_calib)
+    meta = onnx_metadata(onnx_path) or metadata(os.path.splitext(os.path.basename(xml_path))[0])
+    meta["model_name"] = meta.get("model_name", "eprnet") + "-int8"
+    meta["precision"] = "int8"
+    meta["calibration"] = "NNCF %s post-training, %d CamVid train frames at %dx%d" % (
+        nncf.__version__, n_calib, *INPUT_SIZE)
+    for k, v in meta.items():
+        q.set_rt_info(str(v), ["eprstream", k])
+    ov.save_model(q, xml_path, compress_to_fp16=False)
+    return xml_path
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="int8 OpenVINO IR from the fp32 ONNX model, with val mIoU")
+    p.add_argument("--onnx", default="../Models/eprnet-camvid.onnx")
+    p.add_argument("--out", default="../Models/eprnet-camvid-int8.xml")
+    p.add_argument("--calib", type=int, default=300)
+    p.add_argument("--data", default=data.DATASET_ROOT)
+    p.add_argument("--report", default=None, help="write fp32/int8 val results to REPORT.json/.md")
+    p.add_argument("--skip-eval", action="store_true")
+    args = p.parse_args(argv)
+
+    quantize(args.onnx, args.out, args.calib, args.data)
+    print("wrote", args.out)
+    if args.skip_eval:
+        return
+    images, labels, _ = data.load_split("val", args.data)
+    results = {}
+    for tag, path in (("fp32", args.onnx), ("int8", args.out)):
+        predict, info = evaluate.openvino_predictor(path)
+        cm = evaluate.confusion_over(predict, images, labels)
+        results[tag] = evaluate.summarize(cm, dict(info, model_file=path, split="val", frames=len(images)))
+        print("%s (OpenVINO): val mIoU %.2f%%" % (tag, 100 * results[tag]["miou"]))
+    if args.report:
+        with open(args.report + ".json", "w") as f:
+            json.dump(results, f, indent=1)
+        with open(args.report + ".md", "w") as f:
+            f.write("| class | fp32 IoU (%) | int8 IoU (%) |\n|---|---|---|\n")
+            for n in results["fp32"]["iou"]:
+                f.write("| %s | %.1f | %.1f |\n" % (n, 100 * results["fp32"]["iou"][n], 100 * results["int8"]["iou"][n]))
+            f.write("| **mIoU** | **%.1f** | **%.1f** |\n" % (100 * results["fp32"]["miou"], 100 * results["int8"]["miou"]))
+
+
+if __name__ == "__main__":
+    main()

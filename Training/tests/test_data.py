@@ -1,0 +1,70 @@
+import numpy as np
+
+from conftest import needs_camvid
+from eprnet import constants, data
+
+
+def test_constants_in_one_place():
+    assert constants.MEAN == (123.675, 116.28, 103.53)
+    assert constants.STD == (58.395, 57.12, 57.375)
+    assert len(constants.CLASS_NAMES) == len(constants.PALETTE) == constants.NUM_CLASSES == 11
+    assert constants.PALETTE[3] == (128, 64, 128) and constants.CLASS_NAMES[3] == "Road"
+    assert constants.VOID_LABEL == 11
+
+
+def test_metadata_format():
+    m = constants.metadata("x")
+    assert m["mean"] == "123.675,116.28,103.53" and m["std"] == "58.395,57.12,57.375"
+    assert m["class_names"].split(",")[0] == "Sky" and len(m["class_names"].split(",")) == 11
+    assert m["palette"].split(";")[4] == "60,40,222"
+    assert m["input_size"] == "360x480" and m["void_label"] == "11" and m["model_name"] == "x"
+
+
+def test_normalize():
+    img = np.zeros((2, 3, 3), np.uint8)
+    img[..., 0] = 255
+    x = data.normalize(img)
+    assert x.shape == (3, 2, 3) and x.dtype == np.float32
+    assert np.allclose(x[0], (255 - 123.675) / 58.395) and np.allclose(x[2], -103.53 / 57.375)
+
+
+def test_augment_pads_with_void_and_crops():
+    rng = np.random.default_rng(0)
+    img = np.full((36, 48, 3), 200, np.uint8)
+    lbl = np.full((36, 48), 3, np.uint8)
+    saw_void = False
+    for _ in range(20):
+        im, lb = data.augment(img, lbl, (40, 56), rng)
+        assert im.shape == (40, 56, 3) and lb.shape == (40, 56)
+        assert set(np.unique(lb)) <= {3, 11}
+        saw_void |= bool((lb == 11).any())
+        # padded image pixels are the mean colour, so they normalise to ~0
+        assert np.allclose(data.normalize(im)[:, lb == 11], 0, atol=0.01)
+    assert saw_void
+
+
+def test_augment_keeps_image_and_label_aligned():
+    rng = np.random.default_rng(1)
+    lbl = np.tile(np.arange(8, dtype=np.uint8).repeat(6), (32, 1))  # vertical stripes
+    img = np.stack([lbl * 30] * 3, -1).astype(np.uint8)
+    for _ in range(10):
+        im, lb = data.augment(img, lbl, (32, 32), rng)
+        ok = lb != 11
+        assert np.abs(im[..., 0][ok].astype(int) - lb[ok].astype(int) * 30).max() <= 30
+
+
+def test_class_weights_favour_rare_classes():
+    lbl = np.zeros((10, 10), np.uint8)
+    lbl[0, 0] = 1
+    lbl[1, :] = 11
+    w = data.class_weights([lbl], num_classes=2)
+    assert w[1] > w[0] > 0
+
+
+@needs_camvid
+def test_splits():
+    assert len(data.read_split("train")) == 367
+    val = data.read_split("val")
+    assert len(val) == 101 and data.frame_name(val[0][0]) == "0016E5_07959"
+    img, lbl = data.load_pair(*val[0])
+    assert img.shape == (360, 480, 3) and lbl.shape == (360, 480) and lbl.max() <= 11

@@ -1,0 +1,58 @@
+# EPRNet training toolchain. Included by the top-level Makefile; paths are relative to the repo root.
+# MODEL=eprnet-light selects the light variant for every target.
+
+MODEL        ?= eprnet
+SYS_PY       := /usr/bin/python3
+TRAIN_VENV   := Training/.venv
+TRAIN_PY     := $(abspath $(TRAIN_VENV))/bin/python
+OV_PY        := $(abspath .venv-ov)/bin/python
+RUN_DIR      := runs/$(MODEL)-camvid
+MODEL_ONNX   := ../Models/$(MODEL)-camvid.onnx
+MODEL_INT8   := ../Models/$(MODEL)-camvid-int8.xml
+TRAIN_ARGS   ?= --epochs 150 --batch 8 --crop 288 384 --lr 0.02 --wd 2e-4
+DEVICE       ?= cpu
+ORT_VERSION  := 1.31.1
+
+.PHONY: training-venv train train-resume train-status export eval-model quantize fixtures test-training
+
+# Debian's torch/numpy/onnx/matplotlib/pytest are seen through --system-site-packages; only
+# onnxruntime is added, with numpy pinned to Debian's so torch keeps working.
+$(TRAIN_VENV)/.ready:
+	$(SYS_PY) -c "import torch, numpy, PIL, matplotlib, onnx, pytest" || { echo "need apt: python3-torch python3-numpy python3-pil python3-matplotlib python3-onnx python3-pytest python3-venv"; exit 1; }
+	$(SYS_PY) -m venv --system-site-packages $(TRAIN_VENV)
+	$(TRAIN_VENV)/bin/pip install -q onnxruntime==$(ORT_VERSION) "numpy==$$($(SYS_PY) -c 'import numpy; print(numpy.__version__)')"
+	touch $@
+training-venv: $(TRAIN_VENV)/.ready
+
+# Long runs go to the background (nice, nohup); the log is Training/$(RUN_DIR)/train.out.
+train: $(TRAIN_VENV)/.ready
+	@test ! -e Training/$(RUN_DIR)/last.pt || { echo "Training/$(RUN_DIR) already has a run: make train-resume"; exit 1; }
+	mkdir -p Training/$(RUN_DIR)
+	cd Training && nohup nice -n 10 $(TRAIN_PY) -m eprnet.train --model $(MODEL) --out $(RUN_DIR) --device $(DEVICE) $(TRAIN_ARGS) >> $(RUN_DIR)/train.out 2>&1 & echo "$$!" > Training/$(RUN_DIR)/pid
+	@echo "training in the background; log: Training/$(RUN_DIR)/train.out"
+
+train-resume: $(TRAIN_VENV)/.ready
+	cd Training && nohup nice -n 10 $(TRAIN_PY) -m eprnet.train --out $(RUN_DIR) --device $(DEVICE) --resume >> $(RUN_DIR)/train.out 2>&1 & echo "$$!" > Training/$(RUN_DIR)/pid
+	@echo "resumed in the background; log: Training/$(RUN_DIR)/train.out"
+
+train-status:
+	@tail -n 3 Training/$(RUN_DIR)/train.out; tail -n 1 Training/$(RUN_DIR)/log.csv 2>/dev/null
+
+export: $(TRAIN_VENV)/.ready
+	cd Training && $(TRAIN_PY) -m eprnet.export --ckpt $(RUN_DIR)/best.pt --out $(MODEL_ONNX)
+
+# Figures for the model card come from here: the shipped ONNX file run with ONNX Runtime.
+eval-model: $(TRAIN_VENV)/.ready
+	cd Training && $(TRAIN_PY) -m eprnet.evaluate --onnx $(MODEL_ONNX) --out ../Models/$(MODEL)-camvid-val
+	cp Training/$(RUN_DIR)/curves.png Models/$(MODEL)-camvid-curves.png
+	cp Training/$(RUN_DIR)/log.csv Models/$(MODEL)-camvid-log.csv
+
+quantize:
+	@test -x $(OV_PY) || { echo "need .venv-ov (python3 -m venv .venv-ov && .venv-ov/bin/pip install openvino==2026.4.1 nncf==3.4.0 onnx pillow numpy)"; exit 1; }
+	cd Training && $(OV_PY) -m eprnet.quantize --onnx $(MODEL_ONNX) --out $(MODEL_INT8) --report ../Models/$(MODEL)-camvid-int8-val
+
+fixtures: $(TRAIN_VENV)/.ready
+	cd Training && $(TRAIN_PY) -m eprnet.fixtures --onnx ../Models/eprnet-camvid.onnx --out ../Tests/EPRStreamTests/Fixtures/labels
+
+test-training: $(TRAIN_VENV)/.ready
+	cd Training && $(TRAIN_PY) -m pytest
