@@ -122,7 +122,8 @@ public final class MediaSource: @unchecked Sendable {
         video = VideoStreamInfo(width: Int(par.pointee.width), height: Int(par.pointee.height),
                                 timeBase: tb, frameRate: rate, estimatedFrameCount: count,
                                 durationSeconds: duration, codecName: codecName,
-                                sampleAspectRatio: av_guess_sample_aspect_ratio(fmt, stream, nil))
+                                sampleAspectRatio: av_guess_sample_aspect_ratio(fmt, stream, nil),
+                                startTime: fmt.pointee.start_time != noPTS ? fmt.pointee.start_time : 0)
         audioStreams = audio
         audioByIndex = Dictionary(uniqueKeysWithValues: audio.map { (Int32($0.index), $0) })
         videoIndex = best
@@ -284,6 +285,7 @@ public final class MediaSource: @unchecked Sendable {
             throw EPRError(.codec, "cannot convert frames of \(url) to yuv420p: \(ffmpegErrorString(ret))")
         }
         _ = av_frame_copy_props(dst, src)
+        dst.pointee.color_range = AVCOL_RANGE_MPEG   // swscale's yuv420p output is limited range
         return dst
     }
 

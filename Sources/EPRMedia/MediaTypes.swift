@@ -16,10 +16,14 @@ public struct VideoStreamInfo: Sendable {
     public let codecName: String
     /// Sample (pixel) aspect ratio; 0/1 when unknown.
     public let sampleAspectRatio: AVRational
+    /// The container's start time in microseconds (AV_TIME_BASE units), 0 when unknown. MPEG-TS
+    /// files typically start at 1.4 s. Frames keep their source pts; the sink subtracts this from
+    /// every stream (as the ffmpeg CLI does), so the output starts at 0 with audio still in sync.
+    public let startTime: Int64
 
     public init(width: Int, height: Int, timeBase: AVRational, frameRate: AVRational,
                 estimatedFrameCount: Int?, durationSeconds: Double?, codecName: String,
-                sampleAspectRatio: AVRational = AVRational(num: 0, den: 1)) {
+                sampleAspectRatio: AVRational = AVRational(num: 0, den: 1), startTime: Int64 = 0) {
         self.width = width
         self.height = height
         self.timeBase = timeBase
@@ -28,6 +32,7 @@ public struct VideoStreamInfo: Sendable {
         self.durationSeconds = durationSeconds
         self.codecName = codecName
         self.sampleAspectRatio = sampleAspectRatio
+        self.startTime = startTime
     }
 
     /// Frames per second as a Double, nil when unknown.

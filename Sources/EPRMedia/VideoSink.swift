@@ -24,6 +24,8 @@ public final class VideoSink: @unchecked Sendable {
     private let width: Int32, height: Int32
     private let encoderTimeBase: AVRational
     private let nominalDuration: Int64
+    /// The source's start time (AV_TIME_BASE units), subtracted from every timestamp.
+    private let startOffset: Int64
     /// Source audio stream index -> output stream.
     private var audioOutput: [Int: UnsafeMutablePointer<AVStream>] = [:]
     private var lastAudioDTS: [Int: Int64] = [:]
@@ -46,6 +48,7 @@ public final class VideoSink: @unchecked Sendable {
         guard video.width > 0, video.height > 0 else {
             throw EPRError(.output, "cannot write \(path): video size \(video.width)x\(video.height) is invalid")
         }
+        startOffset = video.startTime
         width = Int32(video.width)
         height = Int32(video.height)
 
@@ -187,6 +190,7 @@ public final class VideoSink: @unchecked Sendable {
         if ret < 0 { throw fail(EPRError(.codec, "cannot prepare a frame for \(path): \(ffmpegErrorString(ret))")) }
 
         var pts = av_rescale_q(frame.pts, frame.timeBase, encoderTimeBase)
+            - av_rescale_q(startOffset, cff_time_base_q(), encoderTimeBase)
         if let last = lastFramePTS, pts <= last { pts = last + 1 }  // the encoder needs increasing pts
         lastFramePTS = pts
         var duration = frame.duration > 0 ? av_rescale_q(frame.duration, frame.timeBase, encoderTimeBase) : 0
@@ -208,11 +212,15 @@ public final class VideoSink: @unchecked Sendable {
     public func write(_ audio: AudioPacket) throws(EPRError) {
         guard state == .open, let fmt = formatContext else { throw closedError() }
         guard let st = audioOutput[audio.sourceStreamIndex] else { return }
-        guard var p = av_packet_clone(audio.packet) else { throw EPRError(.internalFailure, "out of memory copying a packet") }
+        guard let p = av_packet_clone(audio.packet) else { throw EPRError(.internalFailure, "out of memory copying a packet") }
         var owned: UnsafeMutablePointer<AVPacket>? = p
         defer { av_packet_free(&owned) }
         av_packet_rescale_ts(p, audio.timeBase, st.pointee.time_base)
-        p = owned!
+        let shift = av_rescale_q(startOffset, cff_time_base_q(), st.pointee.time_base)
+        if shift != 0 {
+            if p.pointee.pts != noPTS { p.pointee.pts -= shift }
+            if p.pointee.dts != noPTS { p.pointee.dts -= shift }
+        }
         p.pointee.stream_index = st.pointee.index
         p.pointee.pos = -1
         if p.pointee.dts != noPTS {

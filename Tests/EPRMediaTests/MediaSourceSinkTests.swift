@@ -91,6 +91,34 @@ import Testing
         }
     }
 
+    @Test func transportStreamStartOffsetIsRemovedWithAudioInSync() throws {
+        try withTemporaryDirectory { dir in
+            let input = dir.appendingPathComponent("in.ts").path
+            // MPEG-TS starts its clock at 1.4 s or later: the output must still start at 0.
+            try ffmpeg(["-f", "lavfi", "-i", "testsrc=size=96x64:rate=10", "-f", "lavfi", "-i", "sine=d=2",
+                        "-t", "2", "-c:v", "libx264", "-c:a", "aac", input])
+            let out = dir.appendingPathComponent("out.mp4").path
+            let t = try transcode(input, to: out, keepFrames: true)
+            #expect(t.video.startTime > 1_000_000)
+            #expect(t.frames.count == 20)
+            #expect(t.frames[0].seconds > 1.0, "frames keep their source timestamps")
+            let v = try probeStream(out, "v:0", "start_time,duration,nb_read_frames")
+            let a = try probeStream(out, "a:0", "start_time,codec_name")
+            #expect(v["nb_read_frames"] == "20")
+            #expect(a["codec_name"] == "aac")
+            let vStart = try #require(Double(v["start_time"] ?? ""))
+            let aStart = try #require(Double(a["start_time"] ?? ""))
+            let vDuration = try #require(Double(v["duration"] ?? ""))
+            #expect(vStart < 0.1 && aStart < 0.1, "video starts at \(vStart) s, audio at \(aStart) s")
+            #expect(abs(vDuration - 2.0) <= 0.1)
+            // Audio/video offset as in the source (video 0.023 s after audio here).
+            let src = try probeStream(input, "v:0", "start_time")
+            let srcA = try probeStream(input, "a:0", "start_time")
+            let srcOffset = try #require(Double(src["start_time"] ?? "")) - #require(Double(srcA["start_time"] ?? ""))
+            #expect(abs((vStart - aStart) - srcOffset) < 0.002)
+        }
+    }
+
     @Test func mkvOutputAndMpeg4AviWithBFrames() throws {
         try withTemporaryDirectory { dir in
             let input = dir.appendingPathComponent("in.avi").path
@@ -156,6 +184,8 @@ import Testing
 }
 
 @Suite struct Errors {
+    init() { FFmpegLog.quiet() }
+
     @Test func missingInput() {
         let path = "/nonexistent/eprmedia/clip.mp4"
         #expect(throws: EPRError(.input, "input not found: \(path)")) { try MediaSource(url: path) }
