@@ -1,0 +1,209 @@
+import EPRCore
+import Foundation
+
+/// Reads the key/value metadata the training export writes into a model file (see
+/// Training/README.md): ONNX `metadata_props`, or the model-level `<rt_info>` of an OpenVINO IR.
+///
+/// OpenVINO's C API (2026.4) has no accessor for a model's rt_info (the C++ and Python APIs do:
+/// ONNX metadata_props land in rt_info["framework"]), so the values are read from the file itself:
+/// a minimal protobuf walk for ONNX (ModelProto field 14 = metadata_props, StringStringEntryProto
+/// key = 1, value = 2) and a scan of the top-level `<rt_info>` element for IR XML.
+enum ModelMetadata {
+    static func read(path: String) throws(EPRError) -> [String: String] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw EPRError(.model, "model \(path): cannot read the file")
+        }
+        if path.lowercased().hasSuffix(".xml") {
+            return irRuntimeInfo(data)
+        }
+        guard let props = onnxMetadataProps(data) else {
+            throw EPRError(.model, "model \(path): not an ONNX model (cannot parse its protobuf)")
+        }
+        return props
+    }
+
+    // MARK: ONNX
+
+    /// `metadata_props` of an ONNX ModelProto, or nil when the bytes are not a well-formed message.
+    static func onnxMetadataProps(_ data: Data) -> [String: String]? {
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> [String: String]? in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            var result: [String: String] = [:]
+            var reader = ProtobufReader(bytes: bytes, start: 0, end: bytes.count)
+            while !reader.atEnd {
+                guard let (field, wire) = reader.tag() else { return nil }
+                if field == 14 && wire == 2 {
+                    guard let (s, e) = reader.lengthDelimited() else { return nil }
+                    var entry = ProtobufReader(bytes: bytes, start: s, end: e)
+                    var key = "", value = ""
+                    while !entry.atEnd {
+                        guard let (f, w) = entry.tag() else { return nil }
+                        if (f == 1 || f == 2) && w == 2 {
+                            guard let (a, b) = entry.lengthDelimited() else { return nil }
+                            let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[a..<b]), as: UTF8.self)
+                            if f == 1 { key = text } else { value = text }
+                        } else if !entry.skip(wire: w) {
+                            return nil
+                        }
+                    }
+                    result[key] = value
+                } else if !reader.skip(wire: wire) {
+                    return nil
+                }
+            }
+            return result
+        }
+    }
+
+    struct ProtobufReader {
+        let bytes: UnsafeBufferPointer<UInt8>
+        var pos: Int
+        let end: Int
+
+        init(bytes: UnsafeBufferPointer<UInt8>, start: Int, end: Int) {
+            self.bytes = bytes
+            self.pos = start
+            self.end = end
+        }
+
+        var atEnd: Bool { pos >= end }
+
+        mutating func varint() -> UInt64? {
+            var value: UInt64 = 0
+            var shift: UInt64 = 0
+            while pos < end && shift < 64 {
+                let b = bytes[pos]
+                pos += 1
+                value |= UInt64(b & 0x7f) << shift
+                if b & 0x80 == 0 { return value }
+                shift += 7
+            }
+            return nil
+        }
+
+        mutating func tag() -> (field: UInt64, wire: UInt64)? {
+            guard let t = varint(), t >> 3 != 0 else { return nil }
+            return (t >> 3, t & 7)
+        }
+
+        mutating func lengthDelimited() -> (Int, Int)? {
+            guard let n = varint(), n <= UInt64(end - pos) else { return nil }
+            let s = pos
+            pos += Int(n)
+            return (s, pos)
+        }
+
+        mutating func skip(wire: UInt64) -> Bool {
+            switch wire {
+            case 0: return varint() != nil
+            case 1: guard end - pos >= 8 else { return false }; pos += 8; return true
+            case 2: return lengthDelimited() != nil
+            case 5: guard end - pos >= 4 else { return false }; pos += 4; return true
+            default: return false
+            }
+        }
+    }
+
+    // MARK: OpenVINO IR
+
+    /// Every `<key value="..."/>` element inside the model-level `<rt_info>` (the one after
+    /// `</edges>`), in any section (`framework`, `model_info`, ...). The first occurrence wins.
+    static func irRuntimeInfo(_ data: Data) -> [String: String] {
+        let text = String(decoding: data, as: UTF8.self)
+        var search = text.startIndex..<text.endIndex
+        if let edges = text.range(of: "</edges>", options: .backwards) {
+            search = edges.upperBound..<text.endIndex
+        }
+        guard let open = text.range(of: "<rt_info>", range: search),
+              let close = text.range(of: "</rt_info>", range: open.upperBound..<text.endIndex) else { return [:] }
+        let block = text[open.upperBound..<close.lowerBound]
+        var result: [String: String] = [:]
+        var cursor = block.startIndex
+        while let lt = block[cursor...].firstIndex(of: "<") {
+            guard let gt = block[lt...].firstIndex(of: ">") else { break }
+            let element = block[block.index(after: lt)..<gt]
+            cursor = block.index(after: gt)
+            guard let first = element.first, first != "/", first != "?", first != "!" else { continue }
+            let name = element.prefix { !$0.isWhitespace && $0 != "/" }
+            guard let v = element.range(of: "value=\"") else { continue }
+            guard let q = element[v.upperBound...].firstIndex(of: "\"") else { continue }
+            let key = String(name)
+            if result[key] == nil {
+                result[key] = xmlUnescape(String(element[v.upperBound..<q]))
+            }
+        }
+        return result
+    }
+
+    static func xmlUnescape(_ s: String) -> String {
+        guard s.contains("&") else { return s }
+        return s.replacingOccurrences(of: "&lt;", with: "<")
+            .replacingOccurrences(of: "&gt;", with: ">")
+            .replacingOccurrences(of: "&quot;", with: "\"")
+            .replacingOccurrences(of: "&apos;", with: "'")
+            .replacingOccurrences(of: "&amp;", with: "&")
+    }
+
+    // MARK: ModelDescription
+
+    /// Builds the description from metadata; `classCount` is the network's output channel count.
+    static func describe(_ meta: [String: String], path: String, classCount: Int,
+                         fallbackSize: (height: Int, width: Int)) throws(EPRError) -> ModelDescription {
+        func fail(_ what: String) -> EPRError { EPRError(.model, "model \(path): \(what)") }
+        func floats(_ key: String) throws(EPRError) -> [Float] {
+            guard let s = meta[key] else { throw fail("metadata has no `\(key)` (see Training/README.md)") }
+            let parts = s.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+            guard parts.count == 3, parts.allSatisfy({ $0 != nil }) else {
+                throw fail("metadata `\(key)` must be three comma-separated numbers, got \"\(s)\"")
+            }
+            return parts.map { $0! }
+        }
+        let mean = try floats("mean")
+        let std = try floats("std")
+        guard std.allSatisfy({ $0 > 0 }) else { throw fail("metadata `std` must be positive") }
+
+        let names: [String]
+        if let s = meta["class_names"] {
+            names = s.split(separator: ",", omittingEmptySubsequences: false)
+                .map { $0.trimmingCharacters(in: .whitespaces) }
+        } else {
+            names = (0..<classCount).map { "class\($0)" }
+        }
+        guard names.count == classCount else {
+            throw fail("output has \(classCount) channels but metadata `class_names` lists \(names.count) classes")
+        }
+
+        var palette: [RGB] = []
+        if let s = meta["palette"] {
+            for entry in s.split(separator: ";") {
+                let c = entry.split(separator: ",").compactMap { UInt8($0.trimmingCharacters(in: .whitespaces)) }
+                guard c.count == 3 else { throw fail("metadata `palette` entry \"\(entry)\" is not r,g,b") }
+                palette.append(RGB(c[0], c[1], c[2]))
+            }
+            guard palette.count == classCount else {
+                throw fail("metadata `palette` has \(palette.count) colours for \(classCount) classes")
+            }
+        } else {
+            // A fixed, distinguishable colour per class when the model carries none.
+            for i in 0..<classCount {
+                let r = (i * 97 + 50) % 256, g = (i * 57 + 120) % 256, b = (i * 151 + 30) % 256
+                palette.append(RGB(UInt8(r), UInt8(g), UInt8(b)))
+            }
+        }
+
+        var size = fallbackSize
+        if let s = meta["input_size"] {
+            let hw = s.lowercased().split(separator: "x").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard hw.count == 2, hw[0] > 0, hw[1] > 0 else { throw fail("metadata `input_size` \"\(s)\" is not HxW") }
+            size = (hw[0], hw[1])
+        }
+        var void: Int? = nil
+        if let s = meta["void_label"], !s.isEmpty {
+            guard let v = Int(s.trimmingCharacters(in: .whitespaces)) else { throw fail("metadata `void_label` \"\(s)\" is not an integer") }
+            void = v
+        }
+        let name = meta["model_name"] ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        return ModelDescription(name: name, classNames: names, palette: palette, mean: mean, std: std,
+                                inputHeight: size.height, inputWidth: size.width, voidLabel: void)
+    }
+}

@@ -1,0 +1,220 @@
+import COpenVINO
+import EPRCore
+import Foundation
+
+/// What the runner needs from an inference engine: a fixed set of requests, each with a
+/// preallocated float NCHW input tensor, started asynchronously and waited for in any order.
+/// OpenVINO is the first engine; another (native) one can implement the same protocol.
+protocol InferenceEngine: AnyObject {
+    var requestCount: Int { get }
+    var inputHeight: Int { get }
+    var inputWidth: Int { get }
+    var classCount: Int { get }
+    var outputHeight: Int { get }
+    var outputWidth: Int { get }
+    /// The request's input tensor: 3 x inputHeight x inputWidth floats, valid for the engine's lifetime.
+    func input(_ request: Int) -> UnsafeMutablePointer<Float>
+    func start(_ request: Int) throws(EPRError)
+    func wait(_ request: Int) throws(EPRError)
+    func infer(_ request: Int) throws(EPRError)
+    /// Calls `body` with the request's output (classCount planes of outputHeight x outputWidth floats).
+    func withOutput<R>(_ request: Int, _ body: (UnsafePointer<Float>) -> R) throws(EPRError) -> R
+}
+
+/// Static shape facts about a model file, read before compiling.
+struct ModelShapes {
+    var inputStatic: (height: Int, width: Int)?
+    var classCount: Int
+}
+
+/// OpenVINO (C API) implementation of `InferenceEngine`.
+final class OpenVINOEngine: InferenceEngine {
+    private var core: OpaquePointer?
+    private var model: OpaquePointer?
+    private var compiled: OpaquePointer?
+    private var requests: [OpaquePointer] = []
+    private var inputTensors: [OpaquePointer] = []
+    private var inputData: [UnsafeMutablePointer<Float>] = []
+    let path: String
+    private(set) var inputHeight = 0, inputWidth = 0
+    private(set) var classCount = 0, outputHeight = 0, outputWidth = 0
+    var requestCount: Int { requests.count }
+    /// The compile-time settings actually used (for logs and benchmarks).
+    private(set) var settings: [(String, String)] = []
+
+    /// Reads the model and checks its inputs and outputs; `compile` finishes the set-up.
+    init(path: String) throws(EPRError) {
+        self.path = path
+        try check(ov_core_create(&core), "cannot start OpenVINO")
+        var m: OpaquePointer?
+        let status = ov_core_read_model(core, path, nil, &m)
+        guard status.rawValue == 0, let m else {
+            throw EPRError(.model, "model \(path): not a readable ONNX or OpenVINO IR model (\(Self.lastError()))")
+        }
+        model = m
+    }
+
+    deinit {
+        for t in inputTensors { ov_tensor_free(t) }
+        for r in requests { ov_infer_request_free(r) }
+        if let compiled { ov_compiled_model_free(compiled) }
+        if let model { ov_model_free(model) }
+        if let core { ov_core_free(core) }
+    }
+
+    static func lastError() -> String {
+        guard let p = ov_get_last_err_msg() else { return "unknown OpenVINO error" }
+        let text = String(cString: p)
+        // OpenVINO messages carry source locations and several lines; keep the most telling one.
+        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty && !$0.hasPrefix("Check ") && !$0.contains(".cpp:") }
+        return lines.last ?? text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    private func check(_ status: ov_status_e, _ what: @autoclosure () -> String) throws(EPRError) {
+        if status.rawValue != 0 {
+            throw EPRError(.model, "model \(path): \(what()) (\(Self.lastError()))")
+        }
+    }
+
+    private func fail(_ what: String) -> EPRError { EPRError(.model, "model \(path): \(what)") }
+
+    /// Checks the model is one image in, one score map out: input [1,3,H,W] f32, output [1,K,H',W'].
+    func shapes() throws(EPRError) -> ModelShapes {
+        var n = 0
+        try check(ov_model_inputs_size(model, &n), "cannot count inputs")
+        guard n == 1 else { throw fail("expected 1 input (an RGB image), the model has \(n)") }
+        try check(ov_model_outputs_size(model, &n), "cannot count outputs")
+        guard n == 1 else { throw fail("expected 1 output (class scores), the model has \(n)") }
+
+        let inDims = try portDims(input: true)
+        guard inDims.count == 4, inDims[1].min == 3, inDims[1].max == 3 else {
+            throw fail("expected an input of shape [1,3,H,W], got \(Self.describe(inDims))")
+        }
+        let outDims = try portDims(input: false)
+        guard outDims.count == 4, outDims[1].min == outDims[1].max, outDims[1].min >= 1 else {
+            throw fail("expected an output of shape [1,K,H,W] with K classes, got \(Self.describe(outDims))")
+        }
+        var port: OpaquePointer?
+        try check(ov_model_const_input_by_index(model, 0, &port), "cannot get the input")
+        defer { ov_output_const_port_free(port) }
+        var type = ov_element_type_e(0)
+        try check(ov_port_get_element_type(port, &type), "cannot get the input type")
+        guard type == F32 else { throw fail("expected a float32 input") }
+        var staticSize: (Int, Int)? = nil
+        if inDims[2].min == inDims[2].max, inDims[3].min == inDims[3].max, inDims[2].min > 0 {
+            staticSize = (Int(inDims[2].min), Int(inDims[3].min))
+        }
+        return ModelShapes(inputStatic: staticSize, classCount: Int(outDims[1].min))
+    }
+
+    private static func describe(_ dims: [ov_dimension_t]) -> String {
+        "[" + dims.map { $0.min == $0.max ? String($0.min) : "?" }.joined(separator: ",") + "]"
+    }
+
+    private func portDims(input: Bool) throws(EPRError) -> [ov_dimension_t] {
+        var port: OpaquePointer?
+        if input {
+            try check(ov_model_const_input_by_index(model, 0, &port), "cannot get the input")
+        } else {
+            try check(ov_model_const_output_by_index(model, 0, &port), "cannot get the output")
+        }
+        defer { ov_output_const_port_free(port) }
+        var ps = ov_partial_shape_t()
+        try check(ov_port_get_partial_shape(port, &ps), "cannot get a shape")
+        defer { ov_partial_shape_free(&ps) }
+        guard ps.rank.min == ps.rank.max, ps.rank.min > 0, let dims = ps.dims else {
+            return []
+        }
+        return (0..<Int(ps.rank.min)).map { dims[$0] }
+    }
+
+    /// Reshapes to [1,3,height,width], compiles and creates `requests` requests, each with its own
+    /// input tensor. `properties` are OpenVINO CPU properties (string keys and values).
+    func compile(height: Int, width: Int, device: String, properties: [(String, String)],
+                 requests count: Int) throws(EPRError) {
+        var ps = ov_partial_shape_t()
+        let dims: [Int64] = [1, 3, Int64(height), Int64(width)]
+        try check(ov_partial_shape_create_static(4, dims, &ps), "cannot make a shape")
+        let reshaped = ov_model_reshape_single_input(model, ps)
+        ov_partial_shape_free(&ps)
+        if reshaped.rawValue != 0 {
+            throw fail("cannot take an input of \(height)x\(width) (\(Self.lastError()))")
+        }
+
+        // Property strings must outlive the call.
+        let cStrings = properties.flatMap { [strdup($0.0), strdup($0.1)] }
+        defer { cStrings.forEach { free($0) } }
+        var props: [ov_property_t] = []
+        for i in stride(from: 0, to: cStrings.count, by: 2) {
+            props.append(ov_property_t(key: cStrings[i], value: UnsafeRawPointer(cStrings[i + 1])))
+        }
+        var cm: OpaquePointer?
+        try check(ov_core_compile_model_props(core, model, device, props.count, props, &cm),
+                  "cannot compile for \(device)")
+        compiled = cm
+        settings = properties
+
+        var port: OpaquePointer?
+        try check(ov_compiled_model_output_by_index(cm, 0, &port), "cannot get the output")
+        var shape = ov_shape_t()
+        let st = ov_const_port_get_shape(port, &shape)
+        ov_output_const_port_free(port)
+        try check(st, "cannot get the output shape")
+        defer { ov_shape_free(&shape) }
+        guard shape.rank == 4, let d = shape.dims else { throw fail("output is not [1,K,H,W]") }
+        classCount = Int(d[1]); outputHeight = Int(d[2]); outputWidth = Int(d[3])
+        inputHeight = height; inputWidth = width
+
+        for _ in 0..<max(1, count) {
+            var request: OpaquePointer?
+            try check(ov_compiled_model_create_infer_request(cm, &request), "cannot create an inference request")
+            requests.append(request!)
+            var tensor: OpaquePointer?
+            var tshape = ov_shape_t()
+            try check(ov_shape_create(4, dims, &tshape), "cannot make a shape")
+            let created = ov_tensor_create(F32, tshape, &tensor)
+            ov_shape_free(&tshape)
+            try check(created, "cannot allocate an input tensor")
+            inputTensors.append(tensor!)
+            try check(ov_infer_request_set_input_tensor(request, tensor), "cannot set the input tensor")
+            var data: UnsafeMutableRawPointer?
+            try check(ov_tensor_data(tensor, &data), "cannot map the input tensor")
+            inputData.append(data!.assumingMemoryBound(to: Float.self))
+        }
+        // Model graph no longer needed once compiled.
+        ov_model_free(model)
+        model = nil
+    }
+
+    /// A property of the compiled model, e.g. "NUM_STREAMS" or "INFERENCE_PRECISION_HINT".
+    func compiledProperty(_ key: String) -> String? {
+        var value: UnsafeMutablePointer<CChar>?
+        guard ov_compiled_model_get_property(compiled, key, &value).rawValue == 0, let value else { return nil }
+        defer { ov_free(value) }
+        return String(cString: value)
+    }
+
+    func input(_ request: Int) -> UnsafeMutablePointer<Float> { inputData[request] }
+
+    func start(_ request: Int) throws(EPRError) {
+        try check(ov_infer_request_start_async(requests[request]), "inference failed to start")
+    }
+
+    func wait(_ request: Int) throws(EPRError) {
+        try check(ov_infer_request_wait(requests[request]), "inference failed")
+    }
+
+    func infer(_ request: Int) throws(EPRError) {
+        try check(ov_infer_request_infer(requests[request]), "inference failed")
+    }
+
+    func withOutput<R>(_ request: Int, _ body: (UnsafePointer<Float>) -> R) throws(EPRError) -> R {
+        var tensor: OpaquePointer?
+        try check(ov_infer_request_get_output_tensor(requests[request], &tensor), "cannot get the output")
+        defer { ov_tensor_free(tensor) }
+        var data: UnsafeMutableRawPointer?
+        try check(ov_tensor_data(tensor, &data), "cannot map the output")
+        return body(UnsafePointer(data!.assumingMemoryBound(to: Float.self)))
+    }
+}

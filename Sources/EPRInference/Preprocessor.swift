@@ -1,0 +1,135 @@
+import CFFmpeg
+import EPRCore
+
+/// Turns a decoded frame (or an RGB image) into the network's float NCHW input:
+/// swscale converts straight from the frame's YUV to RGB24 at the network size (bilinear, which
+/// matches training's PIL bilinear resize closely; CamVid at its native 360x480 needs no resize,
+/// so the RGB path is then exact), then one pass over the pixels normalises (x - mean) / std per
+/// channel through a 256-entry table per channel (bit-identical to training's float32 arithmetic)
+/// into the three contiguous channel planes.
+public final class Preprocessor {
+    public let width: Int
+    public let height: Int
+    /// lut[c * 256 + v] = (Float(v) - mean[c]) / std[c], computed as numpy does in float32.
+    private var lut: [Float]
+    private var rgb: UnsafeMutablePointer<UInt8>
+    private let rgbStride: Int
+    private var sws: OpaquePointer?
+    private var swsKey: (Int32, Int32, Int32, Int32, Int32) = (0, 0, -1, -1, -1)
+
+    public init(width: Int, height: Int, mean: [Float], std: [Float]) {
+        precondition(mean.count == 3 && std.count == 3)
+        self.width = width
+        self.height = height
+        lut = [Float](repeating: 0, count: 3 * 256)
+        for c in 0..<3 {
+            for v in 0..<256 { lut[c * 256 + v] = (Float(v) - mean[c]) / std[c] }
+        }
+        rgbStride = (width * 3 + 63) & ~63
+        rgb = .allocate(capacity: rgbStride * height + 64)
+    }
+
+    deinit {
+        sws_freeContext(sws)
+        rgb.deallocate()
+    }
+
+    /// Scales and converts `frame` (any pixel format swscale reads; normally yuv420p) and writes the
+    /// normalised tensor to `output` (3 * height * width floats).
+    public func run(_ frame: VideoFrame, into output: UnsafeMutablePointer<Float>) throws(EPRError) {
+        let f = frame.avFrame.pointee
+        guard f.width > 0, f.height > 0, f.format >= 0 else {
+            throw EPRError(.input, "frame \(frame.sequence) has no picture")
+        }
+        // Colour matrix: BT.709 when tagged so (HD dashcams), otherwise swscale's BT.601 default;
+        // full range for JPEG-range frames.
+        let fmt = AVPixelFormat(rawValue: f.format)
+        let full: Int32 = (f.color_range == AVCOL_RANGE_JPEG || fmt == AV_PIX_FMT_YUVJ420P
+                           || fmt == AV_PIX_FMT_YUVJ422P || fmt == AV_PIX_FMT_YUVJ444P) ? 1 : 0
+        let matrix: Int32 = f.colorspace == AVCOL_SPC_BT709 ? SWS_CS_ITU709 : SWS_CS_DEFAULT
+        try prepare(srcW: f.width, srcH: f.height, format: fmt, matrix: matrix, fullRange: full)
+        let src: [UnsafePointer<UInt8>?] = [UnsafePointer(f.data.0), UnsafePointer(f.data.1),
+                                           UnsafePointer(f.data.2), UnsafePointer(f.data.3)]
+        let srcStride: [Int32] = [f.linesize.0, f.linesize.1, f.linesize.2, f.linesize.3]
+        try scale(src, srcStride, srcH: f.height)
+        normalise(rgb, stride: rgbStride, into: output)
+    }
+
+    /// Same for a packed RGB24 image (`stride` bytes per row, default width * 3). At the network
+    /// size no resampling happens: the tensor is exactly what training computes from the image.
+    public func run(rgb image: UnsafePointer<UInt8>, width w: Int, height h: Int, stride: Int? = nil,
+                    into output: UnsafeMutablePointer<Float>) throws(EPRError) {
+        let rowBytes = stride ?? w * 3
+        if w == width && h == height {
+            normalise(image, stride: rowBytes, into: output)
+            return
+        }
+        try prepare(srcW: Int32(w), srcH: Int32(h), format: AV_PIX_FMT_RGB24, matrix: SWS_CS_DEFAULT, fullRange: 1)
+        try scale([image, nil, nil, nil], [Int32(rowBytes), 0, 0, 0], srcH: Int32(h))
+        normalise(rgb, stride: rgbStride, into: output)
+    }
+
+    private func prepare(srcW: Int32, srcH: Int32, format: AVPixelFormat, matrix: Int32, fullRange: Int32) throws(EPRError) {
+        let key = (srcW, srcH, format.rawValue, matrix, fullRange)
+        if sws != nil && key == swsKey { return }
+        sws = sws_getCachedContext(sws, srcW, srcH, format, Int32(width), Int32(height), AV_PIX_FMT_RGB24,
+                                   SWS_BILINEAR | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, nil, nil, nil)
+        guard sws != nil else {
+            let name = av_get_pix_fmt_name(format).map { String(cString: $0) } ?? "\(format.rawValue)"
+            throw EPRError(.input, "cannot convert \(srcW)x\(srcH) \(name) frames to RGB")
+        }
+        let table = sws_getCoefficients(matrix)
+        // Output RGB is full range; the source range as tagged.
+        _ = sws_setColorspaceDetails(sws, table, fullRange, sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16, 1 << 16)
+        swsKey = key
+    }
+
+    private func scale(_ src: [UnsafePointer<UInt8>?], _ srcStride: [Int32], srcH: Int32) throws(EPRError) {
+        let dst: [UnsafeMutablePointer<UInt8>?] = [rgb, nil, nil, nil]
+        let dstStride: [Int32] = [Int32(rgbStride), 0, 0, 0]
+        let rows = sws_scale(sws, src, srcStride, 0, srcH, dst, dstStride)
+        guard rows == Int32(height) else {
+            throw EPRError(.internalFailure, "swscale produced \(rows) rows instead of \(height)")
+        }
+    }
+
+    /// One pass: three table look-ups per pixel, written to the three channel planes.
+    private func normalise(_ image: UnsafePointer<UInt8>, stride: Int, into output: UnsafeMutablePointer<Float>) {
+        let plane = width * height
+        let w = width
+        lut.withUnsafeBufferPointer { t in
+            let lr = t.baseAddress!, lg = lr + 256, lb = lr + 512
+            for y in 0..<height {
+                let row = image + y * stride
+                let r = output + y * w, g = r + plane, b = g + plane
+                for x in 0..<w {
+                    let p = row + 3 * x
+                    r[x] = lr[Int(p[0])]
+                    g[x] = lg[Int(p[1])]
+                    b[x] = lb[Int(p[2])]
+                }
+            }
+        }
+    }
+}
+
+/// Per-pixel argmax over `classes` contiguous planes of `count` scores; ties keep the lower class
+/// (as torch.argmax does).
+func argmax(_ scores: UnsafePointer<Float>, classes: Int, count: Int, into labels: UnsafeMutablePointer<UInt8>) {
+    let best = UnsafeMutablePointer<Float>.allocate(capacity: count)
+    defer { best.deallocate() }
+    best.update(from: scores, count: count)
+    labels.update(repeating: 0, count: count)
+    if classes < 2 { return }
+    for k in 1..<classes {
+        let plane = scores + k * count
+        let label = UInt8(truncatingIfNeeded: k)
+        for i in 0..<count {
+            let v = plane[i]
+            if v > best[i] {
+                best[i] = v
+                labels[i] = label
+            }
+        }
+    }
+}
