@@ -26,8 +26,10 @@ public struct Legend: Sendable {
     /// Classes with at least one pixel in `labels`, in class-id order.
     public func entries(for labels: LabelMap) -> [LegendEntry] {
         var seen = [Bool](repeating: false, count: 256)
-        labels.labels.withUnsafeBufferPointer { buffer in
-            for label in buffer { seen[Int(label)] = true }
+        seen.withUnsafeMutableBufferPointer { seen in
+            labels.labels.withUnsafeBufferPointer { buffer in
+                for label in buffer { seen[Int(label)] = true }
+            }
         }
         let known = min(model.classNames.count, model.palette.count, 256)
         return (0..<known).compactMap { id in

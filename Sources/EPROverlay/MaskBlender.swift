@@ -54,8 +54,16 @@ struct MaskBlender {
         }
     }
 
-    /// Row by row: each label row splits into runs of one class; a run covers a contiguous span
-    /// of the plane row, blended 16 bytes at a time.
+    /// A stretch of one plane row covered by one blended class.
+    private struct Run {
+        var start: Int
+        var count: Int
+        var label: Int
+    }
+
+    /// Row by row: a label row splits into runs of one class, each covering a contiguous span of
+    /// the plane row, blended 16 bytes at a time. Plane rows that sample the same label row
+    /// (2-3 in a row when upscaling) reuse its runs.
     private func blendPlane(_ plane: UnsafeMutablePointer<UInt8>, stride: Int,
                             labels: UnsafePointer<UInt8>, labelWidth: Int,
                             axis: LabelSampling.Axis, add: [UInt16]) {
@@ -63,24 +71,39 @@ struct MaskBlender {
         add.withUnsafeBufferPointer { add in
         blended.withUnsafeBufferPointer { blended in
         axis.spanStart.withUnsafeBufferPointer { spanStart in
-            for (row, labelRow) in axis.rowMap.enumerated() {
-                let line = plane + row * stride
-                let labelLine = labels + labelRow * labelWidth
-                var lx = 0
-                while lx < labelWidth {
-                    let label = Int(labelLine[lx])
-                    var end = lx + 1
-                    while end < labelWidth && labelLine[end] == labelLine[lx] { end += 1 }
-                    if blended[label] {
-                        let start = spanStart[lx]
-                        let count = spanStart[end] - start
-                        if count > 0 {
-                            PixelOps.blendRun(line + start, count: count, inverse: inverse[label], add: add[label])
+        axis.rowMap.withUnsafeBufferPointer { rowMap in
+        withUnsafeTemporaryAllocation(of: Run.self, capacity: labelWidth) { runs in
+            var runCount = 0
+            var runsRow = -1
+            for row in 0..<rowMap.count {
+                let labelRow = rowMap[row]
+                if labelRow != runsRow {
+                    runsRow = labelRow
+                    runCount = 0
+                    let labelLine = labels + labelRow * labelWidth
+                    var lx = 0
+                    while lx < labelWidth {
+                        let value = labelLine[lx]
+                        var end = lx + 1
+                        while end < labelWidth && labelLine[end] == value { end += 1 }
+                        let label = Int(value)
+                        let start = spanStart[lx], count = spanStart[end] - spanStart[lx]
+                        if blended[label] && count > 0 {
+                            runs[runCount] = Run(start: start, count: count, label: label)
+                            runCount += 1
                         }
+                        lx = end
                     }
-                    lx = end
+                }
+                let line = plane + row * stride
+                for i in 0..<runCount {
+                    let run = runs[i]
+                    PixelOps.blendRun(line + run.start, count: run.count, inverse: inverse[run.label],
+                                      add: add[run.label])
                 }
             }
+        }
+        }
         }
         }
         }
