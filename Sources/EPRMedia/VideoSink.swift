@@ -49,8 +49,9 @@ public final class VideoSink: @unchecked Sendable {
             throw EPRError(.output, "cannot write \(path): video size \(video.width)x\(video.height) is invalid")
         }
         startOffset = video.startTime
-        width = Int32(video.width)
-        height = Int32(video.height)
+        // yuv420p H.264 needs even sizes: an odd last column/row is cropped off.
+        width = Int32(max(2, video.width & ~1))
+        height = Int32(max(2, video.height & ~1))
 
         // Container from the target's extension; mp4 when it names none FFmpeg knows.
         var oformat = av_guess_format(nil, path, nil)
@@ -174,8 +175,16 @@ public final class VideoSink: @unchecked Sendable {
         defer { av_frame_free(&owned) }
         let src = frame.avFrame
         var ret: Int32
-        if src.pointee.format == AV_PIX_FMT_YUV420P.rawValue && src.pointee.width == width && src.pointee.height == height {
+        let extraX = src.pointee.width - width, extraY = src.pointee.height - height
+        if src.pointee.format == AV_PIX_FMT_YUV420P.rawValue && (0...1).contains(extraX) && (0...1).contains(extraY) {
             ret = av_frame_ref(f, src)
+            if ret >= 0 && (extraX > 0 || extraY > 0) {
+                f.pointee.crop_left = 0
+                f.pointee.crop_top = 0
+                f.pointee.crop_right = Int(extraX)
+                f.pointee.crop_bottom = Int(extraY)
+                ret = av_frame_apply_cropping(f, Int32(AV_FRAME_CROP_UNALIGNED))
+            }
         } else {
             scaler = sws_getCachedContext(scaler, src.pointee.width, src.pointee.height,
                                           AVPixelFormat(rawValue: src.pointee.format), width, height,

@@ -159,6 +159,22 @@ import Testing
     }
 }
 
+extension InputCodecs {
+    @Test func oddSizedRGBInputIsConvertedAndCroppedToEven() throws {
+        try withTemporaryDirectory { dir in
+            let input = dir.appendingPathComponent("odd.mkv").path
+            try ffmpeg(["-f", "lavfi", "-i", "testsrc=size=65x49:rate=10", "-frames:v", "5",
+                        "-c:v", "ffv1", "-pix_fmt", "bgr0", input])
+            let out = dir.appendingPathComponent("odd.mp4").path
+            let t = try transcode(input, to: out, keepFrames: true)
+            #expect(t.frames.allSatisfy { $0.pixelFormat == AV_PIX_FMT_YUV420P && $0.width == 65 && $0.height == 49 })
+            let v = try probeStream(out, "v:0", "width,height,pix_fmt,nb_read_frames")
+            #expect(v["width"] == "64" && v["height"] == "48" && v["pix_fmt"] == "yuv420p")
+            #expect(v["nb_read_frames"] == "5")
+        }
+    }
+}
+
 @Suite struct DamagedInput {
     @Test(arguments: ["mp4", "mkv"])
     func truncatedFileDecodesUpToTheDamage(container: String) throws {
@@ -179,6 +195,23 @@ import Testing
             let warning = try #require(source.warnings.first)
             #expect(warning.hasPrefix("input is truncated or corrupt after frame "), "\(warning)")
             #expect(warning.hasSuffix("processed up to the damage"), "\(warning)")
+        }
+    }
+}
+
+extension DamagedInput {
+    @Test func corruptBytesMidStreamAreSkippedWithAWarning() throws {
+        try withTemporaryDirectory { dir in
+            var data = try Data(contentsOf: URL(fileURLWithPath: dashcamClip))
+            let middle = data.count / 2
+            data.replaceSubrange(middle..<middle + 30_000, with: Data(count: 30_000))
+            let path = dir.appendingPathComponent("damaged.mp4").path
+            try data.write(to: URL(fileURLWithPath: path))
+            let (frames, source) = try decodeAll(path)
+            #expect(frames.count > 200 && frames.count <= 221, "decoded \(frames.count) frames")
+            #expect(frames.map(\.sequence) == Array(0..<frames.count))
+            #expect(source.warnings.count == 1)
+            #expect(source.warnings.first?.hasPrefix("input has corrupt data at frame ") == true, "\(source.warnings)")
         }
     }
 }
