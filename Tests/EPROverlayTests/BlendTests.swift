@@ -112,6 +112,17 @@ import Testing
         #expect(after.U(239, 269) == roadU && after.U(240, 269) == 120)
     }
 
+    /// Labels larger than the frame sample every other label.
+    @Test func largerLabelsDownscale() throws {
+        let frame = makeFrame(width: 32, height: 16)
+        let labels = labelMap(width: 64, height: 32) { x, _ in x % 2 == 1 ? 5 : void }
+        try Compositor(model: camVid, options: options(alpha: 1)).compose(frame, labels: labels, stats: nil)
+        // Luma x samples label column 2x + 1 (class 5); chroma cx samples column 4cx + 2 (void).
+        let after = Snapshot(frame)
+        #expect(after.y.allSatisfy { $0 == YUVColor(camVid.palette[5]).y })
+        #expect(after.u.allSatisfy { $0 == 120 } && after.v.allSatisfy { $0 == 140 })
+    }
+
     @Test func oddSizedFramesAreFullyCovered() throws {
         let frame = makeFrame(width: 63, height: 47)
         let labels = LabelMap(width: 10, height: 7, filledWith: 1)
