@@ -127,7 +127,7 @@ public final class VideoSink: @unchecked Sendable {
         for info in audio {
             let par = info.codecParameters
             if avformat_query_codec(fmt.pointee.oformat, par.pointee.codec_id, FF_COMPLIANCE_NORMAL) == 0 {
-                notes.append("audio stream \(info.index) (\(info.codecName)) cannot be stored in \(path); dropped")
+                notes.append("audio stream \(info.index) (\(info.codecName)) cannot be stored in \(path); dropped (a .mkv or .mov output keeps it)")
                 continue
             }
             guard let ast = avformat_new_stream(fmt, nil) else {

@@ -119,6 +119,23 @@ import Testing
         }
     }
 
+    @Test func audioTheContainerCannotHoldIsDroppedWithAWarning() throws {
+        try withTemporaryDirectory { dir in
+            let input = dir.appendingPathComponent("cam.mov").path
+            try ffmpeg(["-f", "lavfi", "-i", "testsrc=size=96x64:rate=10", "-f", "lavfi", "-i", "sine=d=1",
+                        "-t", "1", "-c:v", "libx264", "-c:a", "pcm_s16le", input])
+            let mp4 = dir.appendingPathComponent("out.mp4").path
+            let t = try transcode(input, to: mp4)
+            #expect(t.sinkWarnings.count == 1)
+            #expect(t.sinkWarnings.first?.contains("pcm_s16le") == true, "\(t.sinkWarnings)")
+            #expect(try probeStream(mp4, "v:0", "nb_read_frames")["nb_read_frames"] == "10")
+            let mov = dir.appendingPathComponent("out.mov").path
+            let kept = try transcode(input, to: mov)
+            #expect(kept.sinkWarnings.isEmpty)
+            #expect(try probeStream(mov, "a:0", "codec_name")["codec_name"] == "pcm_s16le")
+        }
+    }
+
     @Test func mkvOutputAndMpeg4AviWithBFrames() throws {
         try withTemporaryDirectory { dir in
             let input = dir.appendingPathComponent("in.avi").path
