@@ -24,8 +24,12 @@ public final class MediaSource: @unchecked Sendable {
     /// One frame's duration in stream time base, from the frame rate (1 if unknown).
     private let nominalFrameDuration: Int64
     /// Expected end of the video in stream time base, and how short of it counts as truncation.
-    private let expectedEnd: Int64?
-    private let truncationTolerance: Int64
+    /// Where the content should end (seconds), to tell a truncated file from a complete one; with
+    /// `endIsContainerWide` it is the container's duration, which audio may set.
+    private let expectedEnd: Double?
+    private let endIsContainerWide: Bool
+    private let truncationTolerance: Double
+    private var audioEnd: Double?
 
     private var draining = false
     private var finished = false
@@ -130,17 +134,23 @@ public final class MediaSource: @unchecked Sendable {
 
         let frameDur = isValid(rate) ? av_rescale_q(1, av_inv_q(rate), tb) : 0
         nominalFrameDuration = max(1, frameDur)
-        // Where the video should end, to tell a truncated file from a complete one.
+        // Where the content should end, to tell a truncated file from a complete one.
+        let frameSeconds = isValid(rate) ? 1 / av_q2d(rate) : 0
         let start = stream.pointee.start_time != noPTS ? stream.pointee.start_time : 0
         if stream.pointee.duration > 0 && stream.pointee.duration != noPTS {
-            expectedEnd = start + stream.pointee.duration
-            truncationTolerance = 2 * max(1, frameDur) + av_rescale_q(1, AVRational(num: 1, den: 10), tb)
+            expectedEnd = Double(start + stream.pointee.duration) * av_q2d(tb)
+            endIsContainerWide = false
+            truncationTolerance = 2 * frameSeconds + 0.1
         } else if fmt.pointee.duration > 0 && fmt.pointee.duration != noPTS {
-            // Container duration covers every stream (audio may run longer): be lenient.
-            expectedEnd = start + av_rescale_q(fmt.pointee.duration, cff_time_base_q(), tb)
-            truncationTolerance = 2 * max(1, frameDur) + av_rescale_q(1, AVRational(num: 1, den: 1), tb)
+            // Matroska and others give only the container's duration, which covers every stream:
+            // compared with whichever of video and audio ends last, leniently.
+            let fmtStart = fmt.pointee.start_time != noPTS ? fmt.pointee.start_time : 0
+            expectedEnd = Double(fmtStart + fmt.pointee.duration) / Double(AV_TIME_BASE)
+            endIsContainerWide = true
+            truncationTolerance = 2 * frameSeconds + 1.0
         } else {
             expectedEnd = nil
+            endIsContainerWide = false
             truncationTolerance = 0
         }
 
@@ -227,6 +237,10 @@ public final class MediaSource: @unchecked Sendable {
                     throw EPRError(.internalFailure, "out of memory allocating a packet")
                 }
                 packet = fresh
+                if pkt.pointee.pts != noPTS {
+                    let end = Double(pkt.pointee.pts + max(0, pkt.pointee.duration)) * av_q2d(info.timeBase)
+                    audioEnd = max(audioEnd ?? end, end)
+                }
                 return .audio(AudioPacket(taking: pkt, sourceStreamIndex: Int(index), timeBase: info.timeBase))
             }
             av_packet_unref(pkt)
@@ -303,11 +317,13 @@ public final class MediaSource: @unchecked Sendable {
         var reason: String?
         if let e = readError {
             reason = ffmpegErrorString(e)
-        } else if let end = expectedEnd, let last = lastEnd, end - last > truncationTolerance {
-            let tb = video.timeBase
-            let what = String(format: "the video stops at %.2f s of %.2f s",
-                              Double(last) * av_q2d(tb), Double(end) * av_q2d(tb))
-            reason = firstDamage.map { "\($0.text); \(what)" } ?? what
+        } else if let end = expectedEnd, let last = lastEnd {
+            let videoEnd = Double(last) * av_q2d(video.timeBase)
+            let contentEnd = endIsContainerWide ? max(videoEnd, audioEnd ?? videoEnd) : videoEnd
+            if end - contentEnd > truncationTolerance {
+                let what = String(format: "the video stops at %.2f s of %.2f s", videoEnd, end)
+                reason = firstDamage.map { "\($0.text); \(what)" } ?? what
+            }
         } else if framesDecoded == 0, let d = firstDamage {
             reason = d.text
         }

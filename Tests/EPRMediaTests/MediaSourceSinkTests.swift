@@ -217,6 +217,17 @@ extension InputCodecs {
 }
 
 extension DamagedInput {
+    @Test func completeMkvWithLongerAudioIsNotCalledTruncated() throws {
+        try withTemporaryDirectory { dir in
+            let input = dir.appendingPathComponent("long-audio.mkv").path
+            try ffmpeg(["-f", "lavfi", "-i", "testsrc=size=64x48:rate=10:duration=1", "-f", "lavfi", "-i", "sine=d=3",
+                        "-c:v", "libx264", "-c:a", "aac", input])
+            let (frames, source) = try decodeAll(input)
+            #expect(frames.count == 10)
+            #expect(source.warnings.isEmpty, "\(source.warnings)")
+        }
+    }
+
     @Test func corruptBytesMidStreamAreSkippedWithAWarning() throws {
         try withTemporaryDirectory { dir in
             var data = try Data(contentsOf: URL(fileURLWithPath: dashcamClip))
