@@ -13,7 +13,7 @@ TRAIN_ARGS   ?= --epochs 150 --batch 8 --crop 288 384 --lr 0.02 --wd 2e-4
 DEVICE       ?= cpu
 ORT_VERSION  := 1.31.1
 
-.PHONY: training-venv train train-resume train-status export eval-model quantize fixtures test-training
+.PHONY: training-venv train train-resume train-status export eval-model quantize fixtures model-card models test-training
 
 # Debian's torch/numpy/onnx/matplotlib/pytest are seen through --system-site-packages; only
 # onnxruntime is added, with numpy pinned to Debian's so torch keeps working.
@@ -53,6 +53,12 @@ quantize:
 
 fixtures: $(TRAIN_VENV)/.ready
 	cd Training && $(TRAIN_PY) -m eprnet.fixtures --onnx ../Models/eprnet-camvid.onnx --out ../Tests/EPRStreamTests/Fixtures/labels
+
+model-card: $(TRAIN_VENV)/.ready
+	cd Training && $(TRAIN_PY) -m eprnet.card --run $(RUN_DIR) --name $(MODEL)-camvid
+
+# Everything shipped in Models/ (and the Swift fixtures) from the run's best.pt.
+models: export eval-model quantize fixtures model-card
 
 test-training: $(TRAIN_VENV)/.ready
 	cd Training && $(TRAIN_PY) -m pytest

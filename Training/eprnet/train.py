@@ -186,6 +186,9 @@ def main(argv=None):
             opt.step()
             loss_sum += loss.item()
             n += 1
+            if n % 10 == 0:  # a sign of life inside long CPU epochs
+                print("  step %d/%d loss %.4f (%.1fs/step)" % (n, steps, loss_sum / n, (time.time() - t_ep) / n),
+                      flush=True)
         train_s = time.time() - t_ep
 
         t_val = time.time()
