@@ -14,24 +14,31 @@ enum ModelMetadata {
             throw EPRError(.model, "model \(path): cannot read the file")
         }
         if path.lowercased().hasSuffix(".xml") {
+            // Checked here so OpenVINO's frontends never see (and log about) a file that is no IR.
+            guard data.prefix(4096).range(of: Data("<net".utf8)) != nil else {
+                throw EPRError(.model, "model \(path): not an OpenVINO IR model (no <net> element)")
+            }
             return irRuntimeInfo(data)
         }
         guard let props = onnxMetadataProps(data) else {
-            throw EPRError(.model, "model \(path): not an ONNX model (cannot parse its protobuf)")
+            throw EPRError(.model, "model \(path): not an ONNX model (expected ONNX protobuf or OpenVINO IR .xml)")
         }
         return props
     }
 
     // MARK: ONNX
 
-    /// `metadata_props` of an ONNX ModelProto, or nil when the bytes are not a well-formed message.
+    /// `metadata_props` of an ONNX ModelProto, or nil when the bytes are not a well-formed message
+    /// with a graph (field 7).
     static func onnxMetadataProps(_ data: Data) -> [String: String]? {
         data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> [String: String]? in
             let bytes = raw.bindMemory(to: UInt8.self)
             var result: [String: String] = [:]
+            var hasGraph = false
             var reader = ProtobufReader(bytes: bytes, start: 0, end: bytes.count)
             while !reader.atEnd {
                 guard let (field, wire) = reader.tag() else { return nil }
+                if field == 7 && wire == 2 { hasGraph = true }
                 if field == 14 && wire == 2 {
                     guard let (s, e) = reader.lengthDelimited() else { return nil }
                     var entry = ProtobufReader(bytes: bytes, start: s, end: e)
@@ -51,7 +58,7 @@ enum ModelMetadata {
                     return nil
                 }
             }
-            return result
+            return hasGraph ? result : nil
         }
     }
 
@@ -107,7 +114,9 @@ enum ModelMetadata {
     // MARK: OpenVINO IR
 
     /// Every `<key value="..."/>` element inside the model-level `<rt_info>` (the one after
-    /// `</edges>`), in any section (`framework`, `model_info`, ...). The first occurrence wins.
+    /// `</edges>`), in any section. The `eprstream` section (where Training/eprnet/quantize.py writes
+    /// the keys) wins over others (`framework`, which OpenVINO fills from ONNX metadata_props,
+    /// `model_info`, ...); otherwise the first occurrence wins.
     static func irRuntimeInfo(_ data: Data) -> [String: String] {
         let text = String(decoding: data, as: UTF8.self)
         var search = text.startIndex..<text.endIndex
@@ -118,21 +127,34 @@ enum ModelMetadata {
               let close = text.range(of: "</rt_info>", range: open.upperBound..<text.endIndex) else { return [:] }
         let block = text[open.upperBound..<close.lowerBound]
         var result: [String: String] = [:]
+        var preferred: [String: String] = [:]
+        var sections: [String] = []
         var cursor = block.startIndex
         while let lt = block[cursor...].firstIndex(of: "<") {
             guard let gt = block[lt...].firstIndex(of: ">") else { break }
             let element = block[block.index(after: lt)..<gt]
             cursor = block.index(after: gt)
-            guard let first = element.first, first != "/", first != "?", first != "!" else { continue }
-            let name = element.prefix { !$0.isWhitespace && $0 != "/" }
-            guard let v = element.range(of: "value=\"") else { continue }
-            guard let q = element[v.upperBound...].firstIndex(of: "\"") else { continue }
-            let key = String(name)
-            if result[key] == nil {
-                result[key] = xmlUnescape(String(element[v.upperBound..<q]))
+            guard let first = element.first, first != "?", first != "!" else { continue }
+            if first == "/" {
+                if !sections.isEmpty { sections.removeLast() }
+                continue
+            }
+            let name = String(element.prefix { !$0.isWhitespace && $0 != "/" })
+            let selfClosing = element.hasSuffix("/")
+            guard let v = element.range(of: "value=\""),
+                  let q = element[v.upperBound...].firstIndex(of: "\"") else {
+                if !selfClosing { sections.append(name) }
+                continue
+            }
+            if !selfClosing { sections.append(name) }
+            let value = xmlUnescape(String(element[v.upperBound..<q]))
+            if sections.contains("eprstream") {
+                if preferred[name] == nil { preferred[name] = value }
+            } else if result[name] == nil {
+                result[name] = value
             }
         }
-        return result
+        return result.merging(preferred) { _, new in new }
     }
 
     static func xmlUnescape(_ s: String) -> String {

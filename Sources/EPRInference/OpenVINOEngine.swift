@@ -49,7 +49,11 @@ final class OpenVINOEngine: InferenceEngine {
         var m: OpaquePointer?
         let status = ov_core_read_model(core, path, nil, &m)
         guard status.rawValue == 0, let m else {
-            throw EPRError(.model, "model \(path): not a readable ONNX or OpenVINO IR model (\(Self.lastError()))")
+            let detail = Self.lastError()
+            if detail.contains("Unable to read the model") {
+                throw EPRError(.model, "model \(path): not a readable ONNX or OpenVINO IR model")
+            }
+            throw EPRError(.model, "model \(path): cannot be read (\(detail))")
         }
         model = m
     }

@@ -69,9 +69,9 @@ public final class SegmentationRunner: @unchecked Sendable {
             throw EPRError(.model, "model \(modelPath): file not found")
         }
         guard options.inFlight >= 1 else { throw EPRError(.config, "in-flight requests must be at least 1") }
+        let meta = try ModelMetadata.read(path: modelPath)  // also rejects files that are no model
         let engine = try OpenVINOEngine(path: modelPath)
         let shapes = try engine.shapes()
-        let meta = try ModelMetadata.read(path: modelPath)
         let fallback = shapes.inputStatic ?? SegmentationRunner.defaultInputSize(frameWidth: frameWidth, frameHeight: frameHeight)
         model = try ModelMetadata.describe(meta, path: modelPath, classCount: shapes.classCount, fallbackSize: fallback)
 

@@ -43,6 +43,7 @@ struct ModelErrorTests {
             #expect(error.kind == .model)
             #expect(error.message.contains(url.path))
             #expect(!error.message.contains("\n"))
+            print("error for a non-model .\(ext): \(error.message)")
         }
     }
 

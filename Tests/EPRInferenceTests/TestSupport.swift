@@ -67,6 +67,23 @@ enum TestSupport {
                           timeBase: AVRational(num: 1, den: 1000), duration: 40)
     }
 
+    /// A yuv420p frame of one colour.
+    static func makeUniformFrame(width: Int, height: Int, sequence: Int, y: UInt8, u: UInt8, v: UInt8) -> VideoFrame {
+        let f = av_frame_alloc()!
+        f.pointee.width = Int32(width)
+        f.pointee.height = Int32(height)
+        f.pointee.format = AV_PIX_FMT_YUV420P.rawValue
+        precondition(av_frame_get_buffer(f, 0) >= 0)
+        let ls = f.pointee.linesize
+        for row in 0..<height { memset(f.pointee.data.0! + row * Int(ls.0), Int32(y), width) }
+        for row in 0..<(height + 1) / 2 {
+            memset(f.pointee.data.1! + row * Int(ls.1), Int32(u), (width + 1) / 2)
+            memset(f.pointee.data.2! + row * Int(ls.2), Int32(v), (width + 1) / 2)
+        }
+        return VideoFrame(taking: f, sequence: sequence, pts: Int64(sequence),
+                          timeBase: AVRational(num: 1, den: 25), duration: 1)
+    }
+
     /// Decodes an image file with FFmpeg and converts it to `format` at its own size.
     static func decodeImage(_ path: String, to format: AVPixelFormat) -> UnsafeMutablePointer<AVFrame>? {
         var fmt: UnsafeMutablePointer<AVFormatContext>?
