@@ -46,7 +46,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "eprstream",
-            dependencies: ["EPRPipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["EPRPipeline", "EPRMedia", "EPRCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: [.unsafeFlags(["-Xcc", "-I\(openVINO)/include"])]
         ),
 

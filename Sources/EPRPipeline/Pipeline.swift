@@ -233,7 +233,7 @@ public final class Pipeline: @unchecked Sendable {
         return RunSummary(input: input, output: output, model: modelPath,
                           inputSize: (runner.inputHeight, runner.inputWidth),
                           framesWritten: sink.framesWritten, framesDropped: frames.droppedCount,
-                          wallSeconds: wall, interrupted: isStopping, warnings: source.warnings,
+                          wallSeconds: wall, interrupted: isStopping, warnings: source.warnings + sink.warnings,
                           latencies: latencies, busySeconds: busy)
     }
 

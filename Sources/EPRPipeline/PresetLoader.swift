@@ -6,17 +6,18 @@ import Yams
 /// checked: an unknown key or a bad value is an error naming the key and the file.
 public enum PresetLoader {
     /// Keys a preset may set, with how each applies to the settings.
-    private typealias Apply = (inout PipelineSettings, Node, String) throws(EPRError) -> Void
+    private typealias Apply = @Sendable (inout PipelineSettings, Node, String) throws(EPRError) -> Void
 
     private static let fields: [String: Apply] = [
         "model": { s, n, k throws(EPRError) in s.modelPath = try string(n, k) },
         "input_size": { s, n, k throws(EPRError) in
             let text = try string(n, k)
             if text == "auto" { s.inputHeight = nil; s.inputWidth = nil; return }
-            do {
-                let size = try PipelineSettings.parseInputSize(text)
-                s.inputHeight = size.height; s.inputWidth = size.width
-            } catch { throw EPRError(.config, "\(k): \(error.message)") }
+            let size: (height: Int, width: Int)
+            do throws(EPRError) { size = try PipelineSettings.parseInputSize(text) } catch {
+                throw EPRError(.config, "\(k): \(error.message)")
+            }
+            s.inputHeight = size.height; s.inputWidth = size.width
         },
         "alpha": { s, n, k throws(EPRError) in
             let a = try double(n, k)
@@ -70,7 +71,7 @@ public enum PresetLoader {
             guard let field = fields[key] else {
                 throw EPRError(.config, "preset \(source): unknown key '\(key)' (known: \(fields.keys.sorted().joined(separator: ", ")))")
             }
-            do { try field(&updated, value, key) } catch {
+            do throws(EPRError) { try field(&updated, value, key) } catch {
                 throw EPRError(.config, "preset \(source): \(error.message)")
             }
         }

@@ -17,7 +17,16 @@ final class StageThread: @unchecked Sendable {
         thread.start()
     }
 
-    func join() { finished.wait() }
+    private let joinLock = NSLock()
+    private var joined = false
+
+    /// Waits for the body to return; safe to call more than once.
+    func join() {
+        joinLock.lock(); defer { joinLock.unlock() }
+        guard !joined else { return }
+        finished.wait()
+        joined = true
+    }
 }
 
 /// The first error any stage hits; the others see `failed` and wind down.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EPRCore
+import EPRMedia
 import EPRPipeline
 import Foundation
 
@@ -40,10 +41,12 @@ struct RunCommand: ParsableCommand {
     var quiet = false
 
     func run() throws {
-        do {
+        // FFmpeg's own log lines would break the one-clear-line rule; problems surface as EPRError.
+        FFmpegLog.quiet()
+        do throws(EPRError) {
             let settings = try resolveSettings()
             try execute(settings)
-        } catch let error as EPRError {
+        } catch {
             Terminal.fail(error)
         }
     }

@@ -35,8 +35,9 @@ enum Terminal {
         lines.append("stage          p50 ms   p95 ms   busy s")
         for stage in Stage.allCases {
             guard let h = s.latencies[stage], h.count > 0 else { continue }
-            lines.append(String(format: "%-12@ %8.2f %8.2f %8.2f", stage.rawValue as NSString,
-                                h.percentile(0.5) * 1000, h.percentile(0.95) * 1000, s.busySeconds[stage] ?? 0))
+            lines.append(stage.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)
+                + String(format: " %8.2f %8.2f %8.2f", h.percentile(0.5) * 1000, h.percentile(0.95) * 1000,
+                         s.busySeconds[stage] ?? 0))
         }
         print(lines.joined(separator: "\n"))
     }
