@@ -9,7 +9,7 @@ OV_PY        := $(abspath .venv-ov)/bin/python
 RUN_DIR      := runs/$(MODEL)-camvid
 MODEL_ONNX   := ../Models/$(MODEL)-camvid.onnx
 MODEL_INT8   := ../Models/$(MODEL)-camvid-int8.xml
-TRAIN_ARGS   ?= --epochs 150 --batch 8 --crop 288 384 --lr 0.02 --wd 2e-4
+TRAIN_ARGS   ?= --epochs 150 --batch 8 --crop 256 256 --lr 0.02 --wd 2e-4
 DEVICE       ?= cpu
 ORT_VERSION  := 1.31.1
 

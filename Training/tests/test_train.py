@@ -6,7 +6,7 @@ import torch
 from conftest import needs_camvid
 from eprnet import train
 
-TINY = ["--limit-train", "8", "--limit-val", "1", "--crop", "32", "48", "--batch", "4", "--threads", "2"]
+TINY = ["--limit-train", "4", "--limit-val", "1", "--crop", "32", "48", "--batch", "4", "--threads", "2"]
 
 
 def read_log(run):
