@@ -36,6 +36,12 @@ public final class MediaSource: @unchecked Sendable {
     private var lastPts: Int64?
     private var lastEnd: Int64?
     private var readError: Int32?
+    private let interrupt: InterruptDeadline?
+    /// Why reading stopped: nil while reading, or at a clean end of input; FFmpeg's error otherwise.
+    public var endError: Int32? { readError }
+    /// Wall-clock time (microseconds since 1970) of the stream's pts 0 when the source knows it
+    /// (RTSP: from the first RTCP sender report); 0 when unknown.
+    public var startTimeRealtime: Int64 { formatContext?.pointee.start_time_realtime ?? 0 }
     private var firstDamage: (frame: Int, text: String)?
     private var damageCount = 0
 
@@ -53,8 +59,18 @@ public final class MediaSource: @unchecked Sendable {
             }
         }
 
-        var ctx: UnsafeMutablePointer<AVFormatContext>?
-        var ret = avformat_open_input(&ctx, url, nil, nil)
+        interrupt = options.interrupt
+        var ctx: UnsafeMutablePointer<AVFormatContext>? = avformat_alloc_context()
+        guard let allocated = ctx else { throw EPRError(.internalFailure, "out of memory allocating a demuxer") }
+        options.interrupt?.install(on: allocated)
+        var openOptions: OpaquePointer?
+        for (key, value) in options.formatOptions { av_dict_set(&openOptions, key, value, 0) }
+        options.interrupt?.arm()
+        var ret = avformat_open_input(&ctx, url, nil, &openOptions)   // frees ctx on failure
+        av_dict_free(&openOptions)
+        if ret < 0, let deadline = options.interrupt, deadline.fired, !deadline.isAborted {
+            throw EPRError(.stream, "cannot read \(url): no answer within \(String(format: "%g", deadline.timeout)) s")
+        }
         guard ret >= 0, let fmt = ctx else {
             if ret == averrorInvalidData {
                 throw EPRError(.input, "cannot read \(url): not a video file (\(ffmpegErrorString(ret)))")
@@ -65,7 +81,11 @@ public final class MediaSource: @unchecked Sendable {
         var ok = false
         defer { if !ok { avformat_close_input(&ownedFormat) } }
 
+        options.interrupt?.arm()
         ret = avformat_find_stream_info(fmt, nil)
+        if ret < 0, let deadline = options.interrupt, deadline.fired || deadline.isAborted {
+            throw EPRError(.stream, "cannot read \(url): no stream information within \(String(format: "%g", deadline.timeout)) s")
+        }
         if ret < 0 {
             throw EPRError(.input, "cannot read \(url): not a video file (\(ffmpegErrorString(ret)))")
         }
@@ -104,7 +124,7 @@ public final class MediaSource: @unchecked Sendable {
         for i in 0..<Int(fmt.pointee.nb_streams) {
             guard let st = fmt.pointee.streams[i] else { continue }
             if i == Int(best) { continue }
-            if st.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_AUDIO,
+            if !options.videoOnly, st.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_AUDIO,
                st.pointee.codecpar.pointee.codec_id != AV_CODEC_ID_NONE {
                 let info = try AudioStreamInfo(index: i, timeBase: st.pointee.time_base,
                                                copying: st.pointee.codecpar,
@@ -206,6 +226,7 @@ public final class MediaSource: @unchecked Sendable {
             }
 
             // 2. Feed the decoder, or hand out audio.
+            interrupt?.arm()
             let rr = av_read_frame(fmt, pkt)
             if rr == cff_averror_eagain() {
                 usleep(1000)

@@ -110,6 +110,12 @@ public enum SourceItem: Sendable {
 public struct SourceOptions: Sendable {
     /// Decoder threads; 0 lets FFmpeg pick (one per core).
     public var decoderThreads: Int = 0
+    /// Demuxer/protocol options passed to `avformat_open_input` (e.g. rtsp_transport, timeout).
+    public var formatOptions: [String: String] = [:]
+    /// Bounds every blocking open/probe/read call: armed before each one (see `InterruptDeadline`).
+    public var interrupt: InterruptDeadline? = nil
+    /// Only the video stream: audio streams are discarded (live sources).
+    public var videoOnly = false
     public init() {}
 }
 
@@ -120,6 +126,13 @@ public struct SinkOptions: Sendable {
     public var encoderThreads: Int = 0
     /// MP4/MOV: move the index to the front so playback starts before the download ends.
     public var faststart = true
+    /// Live output: write straight to the target (no temporary name), MP4/MOV fragmented
+    /// (frag_keyframe+empty_moov+default_base_moof) so a crash leaves a playable file, x264 tuned
+    /// for zero latency with a keyframe every `liveKeyframeSeconds`.
+    public var live = false
+    public var liveKeyframeSeconds = 1.0
+    /// Bounds blocking writes to a network output (RTSP); nil = unbounded.
+    public var interrupt: InterruptDeadline? = nil
     public init() {}
 }
 

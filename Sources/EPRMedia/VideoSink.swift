@@ -33,6 +33,22 @@ public final class VideoSink: @unchecked Sendable {
     private var lastFramePTS: Int64?
     private var lastVideoDTS: Int64?
     private var pendingDurations: [Int64: Int64] = [:]
+    private let isNetwork: Bool
+    private let interrupt: InterruptDeadline?
+
+    /// rtsp://, rtmp://, srt://, udp://: outputs FFmpeg publishes to rather than a file.
+    public static func isNetworkURL(_ path: String) -> Bool {
+        guard let scheme = path.split(separator: ":", maxSplits: 1).first, path.contains("://") else { return false }
+        return ["rtsp", "rtsps", "rtmp", "srt", "udp", "rtp"].contains(scheme.lowercased())
+    }
+
+    static func formatName(forURL url: String) -> String {
+        switch url.split(separator: ":", maxSplits: 1).first?.lowercased() ?? "" {
+        case "rtsp", "rtsps": return "rtsp"
+        case "rtmp": return "flv"
+        default: return "mpegts"
+        }
+    }
 
     public init(path: String, video: VideoStreamInfo, audio: [AudioStreamInfo],
                 options: SinkOptions = SinkOptions()) throws(EPRError) {
@@ -42,8 +58,13 @@ public final class VideoSink: @unchecked Sendable {
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
             throw EPRError(.output, "cannot write \(path): it is a directory")
         }
+        // A network output (rtsp://...) is published as it goes; a live recording is written in
+        // place (fragmented) so that a crash still leaves a playable file; otherwise temp + rename.
+        isNetwork = VideoSink.isNetworkURL(path)
         let dir = target.deletingLastPathComponent().path
-        tempPath = dir + "/." + target.lastPathComponent + ".partial-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        tempPath = isNetwork || options.live ? path
+            : dir + "/." + target.lastPathComponent + ".partial-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        interrupt = options.interrupt
 
         guard video.width > 0, video.height > 0 else {
             throw EPRError(.output, "cannot write \(path): video size \(video.width)x\(video.height) is invalid")
@@ -54,7 +75,10 @@ public final class VideoSink: @unchecked Sendable {
         height = Int32(max(2, video.height & ~1))
 
         // Container from the target's extension; mp4 when it names none FFmpeg knows.
-        var oformat = av_guess_format(nil, path, nil)
+        var oformat = isNetwork ? av_guess_format(VideoSink.formatName(forURL: path), nil, nil) : av_guess_format(nil, path, nil)
+        if isNetwork && oformat == nil {
+            throw EPRError(.output, "cannot write \(path): this FFmpeg build cannot publish to that URL")
+        }
         if oformat == nil || oformat!.pointee.video_codec == AV_CODEC_ID_NONE {
             if target.pathExtension.isEmpty || oformat == nil {
                 oformat = av_guess_format("mp4", nil, nil)
@@ -67,6 +91,7 @@ public final class VideoSink: @unchecked Sendable {
         guard ret >= 0, let fmt = ctx else {
             throw EPRError(.output, "cannot write \(path): \(ffmpegErrorString(ret))")
         }
+        options.interrupt?.install(on: fmt)
         var ok = false
         var tempCreated = false
         var encLocal: UnsafeMutablePointer<AVCodecContext>?
@@ -103,6 +128,13 @@ public final class VideoSink: @unchecked Sendable {
             enc.pointee.flags |= Int32(AV_CODEC_FLAG_GLOBAL_HEADER)
         }
         var encOptions: OpaquePointer?
+        if options.live || isNetwork {
+            // No frame reordering delay or lookahead; a keyframe every second or so lets a viewer
+            // join quickly and bounds what a crash loses from a fragmented file.
+            av_dict_set(&encOptions, "tune", "zerolatency", 0)
+            let fps = isValid(video.frameRate) ? av_q2d(video.frameRate) : 25
+            enc.pointee.gop_size = Int32(max(1, (fps * options.liveKeyframeSeconds).rounded()))
+        }
         av_dict_set(&encOptions, "preset", options.preset, 0)
         av_dict_set(&encOptions, "crf", String(options.crf), 0)
         ret = avcodec_open2(enc, codec, &encOptions)
@@ -144,13 +176,26 @@ public final class VideoSink: @unchecked Sendable {
         if fmt.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 {
             ret = avio_open(&fmt.pointee.pb, tempPath, AVIO_FLAG_WRITE)
             if ret < 0 { throw EPRError(.output, "cannot write \(path): \(ffmpegErrorString(ret))") }
-            tempCreated = true
+            tempCreated = !isNetwork
         }
         var muxOptions: OpaquePointer?
-        if options.faststart { av_dict_set(&muxOptions, "movflags", "+faststart", 0) }
+        let formatName = String(cString: fmt.pointee.oformat.pointee.name)
+        let isMOV = formatName == "mp4" || formatName == "mov" || formatName == "ipod"
+        if options.live && isMOV {
+            av_dict_set(&muxOptions, "movflags", "+frag_keyframe+empty_moov+default_base_moof", 0)
+        } else if options.faststart && !isNetwork {
+            av_dict_set(&muxOptions, "movflags", "+faststart", 0)
+        }
+        if formatName == "rtsp" { av_dict_set(&muxOptions, "rtsp_transport", "tcp", 0) }
+        options.interrupt?.arm()
         ret = avformat_write_header(fmt, &muxOptions)
         av_dict_free(&muxOptions)
-        if ret < 0 { throw EPRError(.output, "cannot write \(path): \(ffmpegErrorString(ret))") }
+        if ret < 0 {
+            if let deadline = options.interrupt, deadline.fired {
+                throw EPRError(.output, "cannot write \(path): no answer within \(String(format: "%g", deadline.timeout)) s")
+            }
+            throw EPRError(.output, "cannot write \(path): \(ffmpegErrorString(ret))")
+        }
         // The muxer may have changed each stream's time_base: always read it back from the stream.
 
         guard let pkt = av_packet_alloc() else { throw EPRError(.internalFailure, "out of memory allocating a packet") }
@@ -251,13 +296,14 @@ public final class VideoSink: @unchecked Sendable {
         if ret < 0 { throw fail(EPRError(.codec, "H.264 encoding failed for \(path): \(ffmpegErrorString(ret))")) }
         try drainEncoder()
         if droppedAudio > 0 { warnings.append("\(droppedAudio) audio packet(s) with out-of-order timestamps dropped") }
+        interrupt?.arm()
         ret = av_write_trailer(fmt)
         if ret < 0 { throw fail(EPRError(.output, "cannot write \(path): \(ffmpegErrorString(ret))")) }
         if fmt.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 {
             ret = avio_closep(&fmt.pointee.pb)
             if ret < 0 { throw fail(EPRError(.output, "cannot write \(path): \(ffmpegErrorString(ret))")) }
         }
-        if rename(tempPath, path) != 0 {
+        if tempPath != path, rename(tempPath, path) != 0 {
             let reason = String(cString: strerror(errno))
             throw fail(EPRError(.output, "cannot write \(path): \(reason)"))
         }
@@ -292,6 +338,7 @@ public final class VideoSink: @unchecked Sendable {
                 lastVideoDTS = pkt.pointee.dts
             }
             pkt.pointee.stream_index = videoStream.pointee.index
+            interrupt?.arm()
             ret = av_interleaved_write_frame(fmt, pkt)
             av_packet_unref(pkt)
             if ret < 0 { throw fail(EPRError(.output, "cannot write \(path): \(ffmpegErrorString(ret))")) }
@@ -310,11 +357,14 @@ public final class VideoSink: @unchecked Sendable {
     }
 
     private func discard() {
-        if let fmt = formatContext, fmt.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 {
-            avio_closep(&fmt.pointee.pb)
+        // A live recording written in place keeps what it has (fragments already on disk play).
+        let keep = tempPath == path && !isNetwork && framesWritten > 0
+        if let fmt = formatContext {
+            if keep { interrupt?.arm(); _ = av_write_trailer(fmt) }
+            if fmt.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 { avio_closep(&fmt.pointee.pb) }
         }
         releaseContexts()
-        unlink(tempPath)
+        if !keep && !isNetwork { unlink(tempPath) }
         state = .failed
     }
 

@@ -1,0 +1,286 @@
+import CFFmpeg
+import EPRCore
+import Foundation
+
+/// How a live source connects and how hard it tries to stay connected.
+public struct LiveSourceOptions: Sendable {
+    /// RTSP lower transport: "tcp" (default: no loss, works through NAT) or "udp".
+    public var transport = "tcp"
+    /// No blocking call (connect, probe, read) may take longer than this, in seconds; a source
+    /// that sends nothing for this long is declared stalled and reconnected.
+    public var stallTimeout = 5.0
+    /// Failed attempts in a row before giving up (on the first connection and on each outage);
+    /// nil = keep trying forever.
+    public var maxReconnects: Int? = nil
+    /// Backoff between attempts: `initialBackoff` doubling up to `maxBackoff` seconds.
+    public var initialBackoff = 0.5
+    public var maxBackoff = 10.0
+    public var decoderThreads = 0
+    public init() {}
+
+    /// The wait before retry number `attempt` (1-based).
+    public func backoff(attempt: Int) -> Double {
+        min(maxBackoff, initialBackoff * pow(2, Double(max(0, attempt - 1))))
+    }
+}
+
+/// What happened to the connection, for logs and counters.
+public enum LiveSourceEvent: Sendable {
+    /// The stream went away: `stalled` when it merely stopped sending (no packets within the
+    /// stall timeout), otherwise it ended or failed (`reason`).
+    case disconnected(reason: String, stalled: Bool)
+    /// Attempt `attempt` failed; the next one follows after `retryIn` seconds.
+    case attemptFailed(attempt: Int, reason: String, retryIn: Double)
+    /// Frames flow again after `downSeconds` offline (0 for the first connection).
+    case resumed(attempt: Int, downSeconds: Double)
+}
+
+/// A network video source (RTSP, RTMP, SRT, UDP) that survives the network: every blocking call
+/// is bounded by the stall timeout, and on end of stream, error or stall it reconnects with capped
+/// exponential backoff, handing out frames from the new connection as if nothing had happened.
+///
+/// Frames carry wall-clock-continuous timestamps in `LiveSource.timeBase` since `init` (each
+/// connection's own timestamps anchored at the moment its first frame arrived), sequence numbers
+/// that never restart, and the first connection's picture size. Audio is not carried.
+/// One thread calls `next()`; `stop()` may be called from any thread.
+public final class LiveSource: @unchecked Sendable {
+    public static let timeBase = AVRational(num: 1, den: 90_000)
+
+    public let url: String
+    public let options: LiveSourceOptions
+    /// The stream as the pipeline sees it: the first connection's size and rate, `timeBase`, start 0.
+    public let video: VideoStreamInfo
+
+    private let deadline: InterruptDeadline
+    private let onEvent: @Sendable (LiveSourceEvent) -> Void
+    private let origin = DispatchTime.now().uptimeNanoseconds
+    private var current: MediaSource?
+    private var anchor: (clock: Double, source: Double)?
+    private var lastTicks: Int64 = -1
+    private var sequence = 0
+    private var scaler: OpaquePointer?
+    private var downSince: Double?
+    private var attemptsThisOutage = 0
+
+    private let lock = NSCondition()
+    private var stopped = false
+    private var online = false
+    private var reconnectCount = 0
+    private var stallCount = 0
+    private var lastFrameClock = 0.0
+
+    /// Connects (retrying as `options` allow; `onEvent` hears of each failed attempt).
+    public init(url: String, options: LiveSourceOptions = LiveSourceOptions(),
+                onEvent: @escaping @Sendable (LiveSourceEvent) -> Void = { _ in }) throws(EPRError) {
+        self.url = url
+        self.options = options
+        self.onEvent = onEvent
+        deadline = InterruptDeadline(timeout: options.stallTimeout)
+        let first = try LiveSource.connect(url: url, options: options, deadline: deadline, onEvent: onEvent,
+                                           attemptsSoFar: 0, shouldStop: { false }, sleep: { Thread.sleep(forTimeInterval: $0) })
+        guard let source = first else { throw EPRError(.stream, "cannot read \(url): stopped") }
+        current = source
+        let v = source.video
+        video = VideoStreamInfo(width: v.width, height: v.height, timeBase: LiveSource.timeBase,
+                                frameRate: v.frameRate, estimatedFrameCount: nil, durationSeconds: nil,
+                                codecName: v.codecName, sampleAspectRatio: v.sampleAspectRatio, startTime: 0)
+        downSince = 0
+    }
+
+    deinit { close() }
+
+    public func close() {
+        current?.close()
+        current = nil
+        if let s = scaler { sws_freeContext(s); scaler = nil }
+    }
+
+    /// Ends the run: a blocked connect or read returns at once and `next()` returns nil.
+    public func stop() {
+        lock.lock(); stopped = true; lock.broadcast(); lock.unlock()
+        deadline.abort()
+    }
+
+    public var isStopped: Bool { lock.lock(); defer { lock.unlock() }; return stopped }
+    /// True while frames arrive from a connection (false while reconnecting).
+    public var isOnline: Bool { lock.lock(); defer { lock.unlock() }; return online }
+    public var reconnects: Int { lock.lock(); defer { lock.unlock() }; return reconnectCount }
+    public var stalls: Int { lock.lock(); defer { lock.unlock() }; return stallCount }
+    /// Seconds (on `clock`) when the last frame arrived.
+    public var lastFrameAt: Double { lock.lock(); defer { lock.unlock() }; return lastFrameClock }
+
+    /// Seconds since this source was created: the clock of every frame's timestamp.
+    public var clock: Double { Double(DispatchTime.now().uptimeNanoseconds - origin) / 1e9 }
+
+    /// `clock` in `timeBase` ticks.
+    public func ticks(atClock seconds: Double) -> Int64 { Int64((seconds * 90_000).rounded()) }
+
+    /// The next frame; reconnects as needed (blocking meanwhile). Nil once stopped; throws when
+    /// the source is gone for good (`maxReconnects` failed attempts in a row).
+    public func next() throws(EPRError) -> VideoFrame? {
+        while !isStopped {
+            if current == nil {
+                let source = try LiveSource.connect(url: url, options: options, deadline: deadline, onEvent: onEvent,
+                                                    attemptsSoFar: attemptsThisOutage, shouldStop: { [unowned self] in isStopped },
+                                                    sleep: { [unowned self] in _ = wait($0) })
+                guard let source else { return nil }
+                current = source
+                anchor = nil
+                lock.lock(); reconnectCount += 1; lock.unlock()
+            }
+            guard let source = current else { continue }
+            var reason = "the stream ended"
+            do throws(EPRError) {
+                if let item = try source.next() {
+                    if case .video(let frame) = item { return try restamp(frame) }
+                    continue
+                }
+                if let code = source.endError, !deadline.fired { reason = ffmpegErrorString(code) }
+            } catch {
+                reason = error.message
+            }
+            if deadline.isAborted { return nil }
+            let stalled = deadline.fired
+            if stalled { reason = String(format: "no packets for %g s", options.stallTimeout) }
+            source.close()
+            current = nil
+            attemptsThisOutage = 0
+            let t = clock
+            lock.lock()
+            online = false
+            if stalled { stallCount += 1 }
+            lock.unlock()
+            downSince = t
+            onEvent(.disconnected(reason: reason, stalled: stalled))
+            // The first retry waits the initial backoff too: a server that just closed needs a moment.
+            if !wait(options.backoff(attempt: 1)) { return nil }
+        }
+        return nil
+    }
+
+    // MARK: - Internals
+
+    /// Waits `seconds` unless stopped first; false when stopped.
+    private func wait(_ seconds: Double) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        let until = Date(timeIntervalSinceNow: seconds)
+        while !stopped && lock.wait(until: until) {}
+        return !stopped
+    }
+
+    /// Opens `url`, retrying with backoff; nil when stopped meanwhile.
+    private static func connect(url: String, options: LiveSourceOptions, deadline: InterruptDeadline,
+                                onEvent: @Sendable (LiveSourceEvent) -> Void, attemptsSoFar: Int,
+                                shouldStop: () -> Bool, sleep: (Double) -> Void) throws(EPRError) -> MediaSource? {
+        var attempt = attemptsSoFar
+        while !shouldStop() {
+            attempt += 1
+            do throws(EPRError) {
+                return try MediaSource(url: url, options: sourceOptions(url: url, options: options, deadline: deadline))
+            } catch {
+                if deadline.isAborted { return nil }
+                let failures = attempt
+                if let max = options.maxReconnects, failures > max {
+                    let tries = failures == 1 ? "1 attempt" : "\(failures) attempts"
+                    throw EPRError(.stream, "\(error.message) (gave up after \(tries); --max-reconnects \(max))")
+                }
+                let delay = options.backoff(attempt: attempt)
+                onEvent(.attemptFailed(attempt: attempt, reason: error.message, retryIn: delay))
+                sleep(delay)
+            }
+        }
+        return nil
+    }
+
+    /// Demuxer options for a low-latency, bounded network read.
+    static func sourceOptions(url: String, options: LiveSourceOptions, deadline: InterruptDeadline) -> SourceOptions {
+        var o = SourceOptions()
+        o.decoderThreads = options.decoderThreads
+        o.interrupt = deadline
+        o.videoOnly = true
+        o.formatOptions = [
+            "fflags": "nobuffer",
+            "probesize": "65536",
+            "analyzeduration": "500000",
+        ]
+        let scheme = url.split(separator: ":", maxSplits: 1).first?.lowercased() ?? ""
+        if scheme == "rtsp" || scheme == "rtsps" {
+            o.formatOptions["rtsp_transport"] = options.transport
+            o.formatOptions["timeout"] = String(Int64(options.stallTimeout * 1_000_000))   // microseconds
+        } else {
+            o.formatOptions["rw_timeout"] = String(Int64(options.stallTimeout * 1_000_000))
+        }
+        return o
+    }
+
+    /// Re-stamps a decoded frame onto the run's clock and sequence (and the first connection's size).
+    private func restamp(_ frame: VideoFrame) throws(EPRError) -> VideoFrame {
+        let now = clock
+        let sourceSeconds = frame.seconds
+        var t: Double
+        if let a = anchor {
+            t = a.clock + (sourceSeconds - a.source)
+            // A source clock that jumps or drifts a second away from ours is re-anchored.
+            if abs(t - now) > 1.0 { anchor = (now, sourceSeconds); t = now }
+        } else {
+            anchor = (now, sourceSeconds)
+            t = now
+        }
+        var pts = ticks(atClock: t)
+        if pts <= lastTicks { pts = lastTicks + 1 }
+        lastTicks = pts
+        let duration = frame.duration > 0 ? av_rescale_q(frame.duration, frame.timeBase, LiveSource.timeBase) : 0
+
+        let out: UnsafeMutablePointer<AVFrame>
+        if frame.width == video.width && frame.height == video.height {
+            guard let moved = av_frame_alloc() else { throw EPRError(.internalFailure, "out of memory allocating a frame") }
+            av_frame_move_ref(moved, frame.avFrame)
+            out = moved
+        } else {
+            out = try rescale(frame.avFrame)
+        }
+        out.pointee.pts = pts
+        let item = VideoFrame(taking: out, sequence: sequence, pts: pts, timeBase: LiveSource.timeBase, duration: duration)
+        sequence += 1
+
+        var resumed: Double?
+        lock.lock()
+        if !online {
+            online = true
+            resumed = downSince.map { now - $0 }
+        }
+        lastFrameClock = now
+        lock.unlock()
+        if let down = resumed {
+            onEvent(.resumed(attempt: reconnects, downSeconds: down))
+            downSince = nil
+        }
+        return item
+    }
+
+    /// A reconnection that brought another picture size is scaled to the first one's.
+    private func rescale(_ src: UnsafeMutablePointer<AVFrame>) throws(EPRError) -> UnsafeMutablePointer<AVFrame> {
+        scaler = sws_getCachedContext(scaler, src.pointee.width, src.pointee.height, AVPixelFormat(rawValue: src.pointee.format),
+                                      Int32(video.width), Int32(video.height), AV_PIX_FMT_YUV420P, SWS_BILINEAR, nil, nil, nil)
+        guard let sws = scaler, let dst = av_frame_alloc() else {
+            throw EPRError(.codec, "cannot scale frames of \(url) to \(video.width)x\(video.height)")
+        }
+        dst.pointee.width = Int32(video.width)
+        dst.pointee.height = Int32(video.height)
+        dst.pointee.format = AV_PIX_FMT_YUV420P.rawValue
+        var ret = av_frame_get_buffer(dst, 0)
+        if ret >= 0 { ret = sws_scale_frame(sws, dst, src) }
+        if ret < 0 {
+            var d: UnsafeMutablePointer<AVFrame>? = dst
+            av_frame_free(&d)
+            throw EPRError(.codec, "cannot scale frames of \(url): \(ffmpegErrorString(ret))")
+        }
+        return dst
+    }
+}
+
+/// Whether `input` names a live network stream rather than a file.
+public func isLiveURL(_ input: String) -> Bool {
+    guard input.contains("://"), let scheme = input.split(separator: ":", maxSplits: 1).first else { return false }
+    return ["rtsp", "rtsps", "rtmp", "srt", "udp", "rtp"].contains(scheme.lowercased())
+}
