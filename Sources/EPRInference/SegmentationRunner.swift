@@ -136,10 +136,9 @@ public final class SegmentationRunner: @unchecked Sendable {
     /// busy it first waits for the oldest and returns its result. Results come in submission order.
     public func submit(_ frame: VideoFrame) throws(EPRError) -> [Segmentation] {
         lock.lock(); defer { lock.unlock() }
-        var out = ready
-        ready.removeAll()
+        // Finished results wait in `ready` until returned, so an error below loses none of them.
         if pending.count == engine.requestCount {
-            out.append(try finishOldest())
+            ready.append(try finishOldest())
         }
         let request = nextRequest
         let t0 = DispatchTime.now().uptimeNanoseconds
@@ -148,6 +147,8 @@ public final class SegmentationRunner: @unchecked Sendable {
         try engine.start(request)
         pending.append(Pending(request: request, frame: frame, preprocess: Self.seconds(t1 - t0), started: t1))
         nextRequest = (nextRequest + 1) % engine.requestCount
+        let out = ready
+        ready.removeAll()
         return out
     }
 
@@ -158,9 +159,9 @@ public final class SegmentationRunner: @unchecked Sendable {
     }
 
     private func drainLocked() throws(EPRError) -> [Segmentation] {
-        var out = ready
+        while !pending.isEmpty { ready.append(try finishOldest()) }
+        let out = ready
         ready.removeAll()
-        while !pending.isEmpty { out.append(try finishOldest()) }
         return out
     }
 
