@@ -5,6 +5,9 @@ struct EPRStream: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eprstream",
         abstract: "Real-time street-scene segmentation of video with EPRNet.",
-        subcommands: [RunCommand.self]
+        subcommands: [
+            RunCommand.self,
+            EvalCommand.self,
+        ]
     )
 }

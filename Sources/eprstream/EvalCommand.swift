@@ -1,0 +1,98 @@
+import ArgumentParser
+import EPRCore
+import EPRMedia
+import EPRPipeline
+import Foundation
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Measure segmentation accuracy (mIoU) through the deployed runner, on images and through video."
+    )
+
+    @Option(help: "Dataset folder (CamVid layout), e.g. ../shared/datasets/camvid.")
+    var dataset: String
+
+    @Option(help: "List of 'image label' pairs, relative to the dataset folder (e.g. val.txt).")
+    var list: String
+
+    @Option(help: "Model: ONNX or OpenVINO IR. Default: the shipped CamVid EPRNet (int8 if present).")
+    var model: String?
+
+    @Option(name: .customLong("input-size"), help: "Network input HxW (default: short side 360, image aspect).")
+    var inputSize: String?
+
+    @Flag(name: .customLong("through-video"), help: "Also encode the frames as 15 fps H.264 and score the decoded video.")
+    var throughVideo = false
+
+    @Option(name: .customLong("save-masks"), help: "Write colourised masks (PNG) into this folder.")
+    var saveMasks: String?
+
+    @Option(help: "Write the confusion matrix, per-class IoU, mIoU, model, input size and timing as JSON.")
+    var json: String?
+
+    func run() throws {
+        FFmpegLog.quiet()
+        do throws(EPRError) {
+            try execute()
+        } catch {
+            Terminal.fail(error)
+        }
+    }
+
+    private func execute() throws(EPRError) {
+        let modelPath: String
+        if let model { modelPath = model } else { modelPath = try ModelLocator.defaultModel() }
+        var options = EvaluationOptions(modelPath: modelPath)
+        if let inputSize {
+            let size = try PipelineSettings.parseInputSize(inputSize)
+            options.inputHeight = size.height
+            options.inputWidth = size.width
+        }
+        options.saveMasksTo = saveMasks
+        let data = try LabelledDataset(root: dataset, list: list)
+
+        var results = [try Evaluator.evaluateImages(data, options: options, progress: progressLine("images"))]
+        Self.printReport(results[0], label: "mIoU")
+        if throughVideo {
+            let video = try Evaluator.evaluateThroughVideo(data, options: options, workDirectory: NSTemporaryDirectory(),
+                                                           progress: progressLine("video"))
+            Self.printReport(video, label: "video mIoU")
+            print(String(format: "codec loss: %.2f points (image %.2f, video %.2f)",
+                         results[0].meanIoU - video.meanIoU, results[0].meanIoU, video.meanIoU))
+            results.append(video)
+        }
+        if let json { try Self.writeJSON(results, to: json) }
+    }
+
+    private func progressLine(_ what: String) -> (Int, Int) -> Void {
+        let tty = isatty(STDERR_FILENO) == 1
+        return { done, total in
+            guard tty else { return }
+            FileHandle.standardError.write(Data("\r\(what): \(done)/\(total)\u{1B}[K\(done == total ? "\n" : "")".utf8))
+        }
+    }
+
+    static func printReport(_ r: EvaluationResult, label: String) {
+        print("\(r.mode) path: \(r.images) images, model \((r.model as NSString).lastPathComponent) at \(r.inputSize), "
+              + String(format: "%.1f ms per image", r.msPerImage))
+        print("class         IoU %")
+        for (name, iou) in zip(r.classNames, r.classIoU) {
+            print(name.padding(toLength: 12, withPad: " ", startingAt: 0) + (iou.map { String(format: " %6.2f", 100 * $0) } ?? "      -"))
+        }
+        print(String(format: "pixel accuracy: %.2f", r.pixelAccuracy))
+        print(String(format: "%@: %.2f", label, r.meanIoU))
+    }
+
+    static func writeJSON(_ results: [EvaluationResult], to path: String) throws(EPRError) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        do {
+            // Keyed by path ("image", "video") so readers need not care whether video ran.
+            let payload = try encoder.encode(Dictionary(uniqueKeysWithValues: results.map { ($0.mode, $0) }))
+            try payload.write(to: URL(fileURLWithPath: path))
+        } catch {
+            throw EPRError(.output, "cannot write \(path): \(error.localizedDescription)")
+        }
+    }
+}
