@@ -152,8 +152,8 @@ struct RunnerTests {
 
 /// The acceptance check of issue 3: the Swift runner's label maps agree with the training
 /// toolchain's on CamVid val frames. The RGB path (no YUV round trip; what eval uses) must agree on
-/// >= 99.5% of pixels; the YUV 4:2:0 path (what video gets) is reported and held to a looser bound,
-/// since 4:2:0 chroma subsampling changes the input itself.
+/// >= 99.5% of pixels; the YUV 4:2:0 path (what video gets; ~99.6% with an early checkpoint) is
+/// reported and held to a looser 98%, since 4:2:0 chroma subsampling changes the input itself.
 @Suite("Agreement with the training toolchain",
        .enabled(if: TestSupport.modelPath != nil && !TestSupport.fixtureLabels.isEmpty, "no model or no label fixtures"))
 struct AgreementTests {
@@ -174,7 +174,7 @@ struct AgreementTests {
             let frame = try #require(TestSupport.loadYUVFrame(image))
             let viaYUV = try runner.segment(frame)
             let yuvAgreement = TestSupport.agreement(viaYUV, reference)
-            #expect(yuvAgreement >= 0.90, "\(label.lastPathComponent): YUV path agrees on \(yuvAgreement * 100)%")
+            #expect(yuvAgreement >= 0.98, "\(label.lastPathComponent): YUV path agrees on \(yuvAgreement * 100)%")
             print("agreement \(label.lastPathComponent): rgb \(String(format: "%.3f", rgbAgreement * 100))%, "
                   + "yuv420p \(String(format: "%.3f", yuvAgreement * 100))%")
             checked += 1
