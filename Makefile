@@ -4,7 +4,7 @@ OUTPUT ?= out/demo.mp4
 SWIFT ?= swift
 SWIFT_FLAGS ?= -c release
 
-.PHONY: setup build demo test test-swift clean
+.PHONY: setup build demo test test-swift eval eval-reference clean
 .DEFAULT_GOAL := build
 
 setup:
@@ -24,6 +24,17 @@ test-swift: setup
 	$(SWIFT) test $(SWIFT_FLAGS)
 
 test: test-swift test-training
+
+# Accuracy of the shipped models through the Swift runner: CamVid val, image path and video path.
+CAMVID ?= ../shared/datasets/camvid
+eval: build
+	@mkdir -p out
+	.build/release/eprstream eval --dataset $(CAMVID) --list val.txt --model Models/eprnet-camvid.onnx --through-video --json out/eval-fp32.json
+	.build/release/eprstream eval --dataset $(CAMVID) --list val.txt --model Models/eprnet-camvid-int8.xml --through-video --json out/eval-int8.json
+
+# The training toolchain's confusion matrix that the Swift eval test compares against.
+eval-reference: training-venv
+	cd Training && $(abspath Training/.venv)/bin/python -m eprnet.reference
 
 clean:
 	rm -rf .build out
