@@ -8,6 +8,13 @@ public enum OverflowPolicy: String, Sendable {
     case dropOldest
 }
 
+/// What a pop with a time limit got.
+public enum PopResult<Element> {
+    case item(Element)
+    case timedOut
+    case closed
+}
+
 /// A fixed-capacity FIFO between two pipeline stages. Memory is bounded by `capacity`
 /// whatever the input's length; every drop is counted.
 public final class BoundedQueue<Element>: @unchecked Sendable {
@@ -56,6 +63,19 @@ public final class BoundedQueue<Element>: @unchecked Sendable {
         defer { condition.unlock() }
         while countLocked == 0 && !closed { condition.wait() }
         return takeLocked()
+    }
+
+    /// The next item, waiting at most `timeout` seconds: `.timedOut` when none came, `.closed`
+    /// once the queue is closed and empty.
+    public func pop(timeout: Double) -> PopResult<Element> {
+        condition.lock()
+        defer { condition.unlock() }
+        let until = Date(timeIntervalSinceNow: timeout)
+        while countLocked == 0 && !closed {
+            if !condition.wait(until: until) { break }
+        }
+        if let item = takeLocked() { return .item(item) }
+        return closed ? .closed : .timedOut
     }
 
     /// The next item if one is ready now.

@@ -14,6 +14,39 @@ public struct ProgressSnapshot: Sendable {
     public let fps: Double
     public let queueDepths: [String: Int]
     public let dropped: Int
+    /// Live sources only: connection state and counters.
+    public var live: LiveStatus? = nil
+}
+
+/// Where a live source stands, for the progress line.
+public struct LiveStatus: Sendable {
+    public enum State: String, Sendable {
+        /// Frames arrive and the pipeline keeps up.
+        case live
+        /// Frames arrive faster than the pipeline handles them: the oldest are dropped (our side).
+        case backPressure = "back-pressure"
+        /// The source sends nothing (its side); after the stall timeout it is reconnected.
+        case stalled
+        /// Disconnected, reconnecting; the output shows the offline notice.
+        case offline
+    }
+    public let state: State
+    public let reconnects: Int
+    public let stalls: Int
+    public let offlineFrames: Int
+}
+
+/// What a live run adds to the summary.
+public struct LiveSummary: Sendable {
+    public let reconnects: Int
+    public let stalls: Int
+    /// Notice frames written while the source was down.
+    public let offlineFrames: Int
+    public let framesReceived: Int
+    /// Run start -> first annotated frame written.
+    public let firstFrameSeconds: Double?
+    /// Each outage: disconnect detected -> frames flowing again.
+    public let reconnectSeconds: [Double]
 }
 
 /// What a finished run reports.
@@ -29,6 +62,7 @@ public struct RunSummary: Sendable {
     public let warnings: [String]
     public let latencies: [Stage: LatencyHistogram]
     public let busySeconds: [Stage: Double]
+    public var live: LiveSummary? = nil
 
     public var fps: Double { wallSeconds > 0 ? Double(framesWritten) / wallSeconds : 0 }
 }
@@ -54,13 +88,19 @@ struct AnnotatedFrame: @unchecked Sendable {
 /// The main job: Source -> Runner (preprocess + async inference) -> Compositor -> Sink, each on
 /// its own thread, joined by bounded queues (wiring in `run`). Files block when a queue is full,
 /// so memory stays flat and no frame is lost; each mask is blended into the frame it came from.
+/// Live sources (rtsp://...) drop the oldest frame instead (counted), reconnect on their own, and
+/// keep the output running with an offline notice while they are down.
 public final class Pipeline: @unchecked Sendable {
     public let input: String
     public let output: String
     public let settings: PipelineSettings
     public let statistics = RunStatistics()
+    /// One line per event worth telling (reconnects, stalls, back-pressure); stderr in the CLI.
+    public var log: (@Sendable (String) -> Void)?
     private let stopLock = NSLock()
     private var stopRequested = false
+    private var interruptRequested = false
+    private var liveSource: LiveSource?
 
     public init(input: String, output: String, settings: PipelineSettings) {
         self.input = input
@@ -68,21 +108,34 @@ public final class Pipeline: @unchecked Sendable {
         self.settings = settings
     }
 
-    /// Ends the run early but cleanly (Ctrl-C): decoding stops, frames in flight finish, and the
+    /// Ends the run early but cleanly (Ctrl-C, --duration, --max-frames on a live source):
+    /// decoding stops (a blocked network read returns at once), frames in flight finish, and the
     /// output is finalised and playable.
     public func stop() {
-        stopLock.lock(); stopRequested = true; stopLock.unlock()
+        stopLock.lock(); interruptRequested = true; stopLock.unlock()
+        endRun()
     }
+
+    /// Stops the source (a planned end: --max-frames or --duration on a live source).
+    private func endRun() {
+        stopLock.lock(); stopRequested = true; let live = liveSource; stopLock.unlock()
+        live?.stop()
+    }
+
+    private var wasInterrupted: Bool { stopLock.lock(); defer { stopLock.unlock() }; return interruptRequested }
 
     private var isStopping: Bool { stopLock.lock(); defer { stopLock.unlock() }; return stopRequested }
 
     public func run(progress: (@Sendable (ProgressSnapshot) -> Void)? = nil) throws(EPRError) -> RunSummary {
         guard let modelPath = settings.modelPath else { throw EPRError(.model, "no model given (use --model PATH)") }
+        let runStarted = now()
 
-        var sourceOptions = SourceOptions()
-        sourceOptions.decoderThreads = settings.decoderThreads
-        let source = try MediaSource(url: input, options: sourceOptions)
+        // The source: a file (blocking, with audio) or a live stream (reconnecting, video only).
+        let source = try openSource()
         defer { source.close() }
+        let live = source.live
+        stopLock.lock(); liveSource = live; let stopEarly = stopRequested; stopLock.unlock()
+        if stopEarly { live?.stop() }
 
         var runnerOptions = RunnerOptions()
         runnerOptions.inputHeight = settings.inputHeight
@@ -102,16 +155,24 @@ public final class Pipeline: @unchecked Sendable {
         sinkOptions.preset = settings.encoderPreset
         sinkOptions.crf = settings.encoderCRF
         sinkOptions.encoderThreads = settings.encoderThreads
+        sinkOptions.live = live != nil
+        if VideoSink.isNetworkURL(output) { sinkOptions.interrupt = InterruptDeadline(timeout: settings.stallTimeout) }
         let sink = try VideoSink(path: output, video: source.video, audio: source.audioStreams, options: sinkOptions)
 
-        // The wiring: every queue has a size; a file source blocks rather than drops.
-        let frames = BoundedQueue<DecodedFrame>(capacity: settings.frameQueueCapacity)
+        // The wiring: every queue has a size; a file source blocks rather than drops, a live source
+        // keeps only the newest frames (the drop count is the back-pressure meter).
+        let frames = live == nil
+            ? BoundedQueue<DecodedFrame>(capacity: settings.frameQueueCapacity, policy: .block)
+            : BoundedQueue<DecodedFrame>(capacity: settings.liveFrameQueueCapacity, policy: .dropOldest)
         let segmented = BoundedQueue<SegmentedFrame>(capacity: settings.segmentedQueueCapacity)
         let annotated = BoundedQueue<AnnotatedFrame>(capacity: settings.encodeQueueCapacity)
         let audio = BoundedQueue<AudioPacket>(capacity: settings.audioQueueCapacity)
         let failure = FailureLatch()
         let stats = statistics
-        let maxFrames = settings.maxFrames
+        // A file stops decoding after maxFrames; a live source (which drops) stops once the sink has
+        // written maxFrames annotated frames.
+        let decodeLimit = live == nil ? settings.maxFrames : nil
+        let duration = settings.durationSeconds
 
         let abortAll: @Sendable (Error) -> Void = { error in
             failure.record(error)
@@ -121,13 +182,14 @@ public final class Pipeline: @unchecked Sendable {
         let sourceThread = StageThread(name: "source") { [self] in
             var count = 0
             do {
-                while !isStopping, maxFrames.map({ count < $0 }) ?? true {
+                while !isStopping, decodeLimit.map({ count < $0 }) ?? true {
+                    if let duration, now() - runStarted >= duration { break }
                     let started = now()
                     guard let item = try source.next() else { break }
                     switch item {
                     case .video(let frame):
                         let decodedAt = now()
-                        stats.record(.decode, decodedAt - started)
+                        if live == nil { stats.record(.decode, decodedAt - started) }  // live: mostly network wait
                         stats.frameDecoded()
                         count += 1
                         if !frames.push(DecodedFrame(frame: frame, decodedAt: decodedAt)) { return }
@@ -185,22 +247,50 @@ public final class Pipeline: @unchecked Sendable {
             }
         }
 
-        // The sink runs here: it writes audio as it arrives and each annotated frame in order.
+        // The sink runs here: it writes audio as it arrives and each annotated frame in order; for a
+        // live source it also fills outages with notice frames at the stream's rate.
         let started = now()
         var lastReport = 0.0
+        var firstFrameAt: Double?
+        var liveOutput = try live.map { source throws(EPRError) in try LiveOutput(source: source, log: log) }
+        let queueDepths = { [("frames", frames.count), ("segmented", segmented.count), ("encode", annotated.count)] }
         do {
-            while let item = annotated.pop() {
+            sinkLoop: while true {
+                let item: AnnotatedFrame
+                if let current = liveOutput {
+                    switch annotated.pop(timeout: current.frameInterval) {
+                    case .item(let next): item = next
+                    case .closed: break sinkLoop
+                    case .timedOut:
+                        try liveOutput?.fillIfOffline(sink: sink)
+                        if let duration, now() - runStarted >= duration { endRun() }
+                        if let progress, now() - lastReport >= 0.5 {
+                            lastReport = now()
+                            progress(snapshot(source: source, queues: queueDepths(), dropped: frames.droppedCount, live: liveOutput))
+                        }
+                        continue
+                    }
+                } else {
+                    guard let next = annotated.pop() else { break }
+                    item = next
+                }
                 while let packet = audio.tryPop() { try sink.write(packet) }
+                if live != nil, let limit = settings.maxFrames, stats.framesWritten >= limit { continue }  // in flight after the stop
                 let t0 = now()
                 try sink.write(item.frame)
                 let t1 = now()
                 stats.record(.encode, t1 - t0)
                 stats.record(.endToEnd, t1 - item.decodedAt)
                 stats.frameWritten()
+                if firstFrameAt == nil { firstFrameAt = t1 - runStarted }
+                liveOutput?.wrote(item.frame, latency: t1 - item.decodedAt, droppedSoFar: frames.droppedCount)
+                if live != nil {
+                    if let limit = settings.maxFrames, stats.framesWritten >= limit { endRun() }
+                    if let duration, t1 - runStarted >= duration { endRun() }
+                }
                 if let progress, t1 - lastReport >= 0.5 {
                     lastReport = t1
-                    progress(snapshot(source: source, queues: [("frames", frames.count), ("segmented", segmented.count),
-                                                               ("encode", annotated.count)], dropped: frames.droppedCount))
+                    progress(snapshot(source: source, queues: queueDepths(), dropped: frames.droppedCount, live: liveOutput))
                 }
             }
             sourceThread.join()
@@ -222,7 +312,7 @@ public final class Pipeline: @unchecked Sendable {
         try sink.finish()
         let wall = now() - started
         if let progress {
-            progress(snapshot(source: source, queues: [], dropped: frames.droppedCount))
+            progress(snapshot(source: source, queues: [], dropped: frames.droppedCount, live: liveOutput))
         }
         var latencies: [Stage: LatencyHistogram] = [:]
         var busy: [Stage: Double] = [:]
@@ -230,20 +320,107 @@ public final class Pipeline: @unchecked Sendable {
             latencies[stage] = stats.histogram(stage)
             busy[stage] = stats.busySeconds(stage)
         }
-        return RunSummary(input: input, output: output, model: modelPath,
-                          inputSize: (runner.inputHeight, runner.inputWidth),
-                          framesWritten: sink.framesWritten, framesDropped: frames.droppedCount,
-                          wallSeconds: wall, interrupted: isStopping, warnings: source.warnings + sink.warnings,
-                          latencies: latencies, busySeconds: busy)
+        var summary = RunSummary(input: input, output: output, model: modelPath,
+                                 inputSize: (runner.inputHeight, runner.inputWidth),
+                                 framesWritten: sink.framesWritten, framesDropped: frames.droppedCount,
+                                 wallSeconds: wall, interrupted: wasInterrupted,
+                                 warnings: source.warnings + sink.warnings,
+                                 latencies: latencies, busySeconds: busy)
+        if let live, let out = liveOutput, case .live(_, let outages) = source {
+            summary.live = LiveSummary(reconnects: live.reconnects, stalls: live.stalls, offlineFrames: out.offlineFrames,
+                                       framesReceived: stats.framesDecoded, firstFrameSeconds: firstFrameAt,
+                                       reconnectSeconds: outages.all)
+        }
+        return summary
     }
 
-    private func snapshot(source: MediaSource, queues: [(String, Int)], dropped: Int) -> ProgressSnapshot {
+    /// Opens the input: live URLs through `LiveSource` (reconnecting, events logged), files directly.
+    private func openSource() throws(EPRError) -> InputSource {
+        guard isLiveURL(input) else {
+            var options = SourceOptions()
+            options.decoderThreads = settings.decoderThreads
+            return .file(try MediaSource(url: input, options: options))
+        }
+        var options = LiveSourceOptions()
+        options.transport = settings.rtspTransport
+        options.stallTimeout = settings.stallTimeout
+        options.maxReconnects = settings.maxReconnects
+        options.decoderThreads = settings.decoderThreads
+        let log = self.log ?? { _ in }
+        let outages = OutageLog()
+        let source = try LiveSource(url: input, options: options) { event in
+            switch event {
+            case .disconnected(let reason, let stalled):
+                log(stalled ? "source stalled: \(reason) (the source stopped sending; not back-pressure); reconnecting"
+                            : "source disconnected: \(reason); reconnecting")
+            case .attemptFailed(let attempt, let reason, let retryIn):
+                log(String(format: "connection attempt %d failed: %@; retrying in %.1f s", attempt, reason, retryIn))
+            case .resumed(let attempt, let down):
+                if attempt == 0 {
+                    log(String(format: "connected: first frame %.2f s after start", down))
+                } else {
+                    outages.add(down)
+                    log(String(format: "reconnected: frames flow again after %.2f s offline (reconnect %d)", down, attempt))
+                }
+            }
+        }
+        return .live(source, outages)
+    }
+
+    private func snapshot(source: InputSource, queues: [(String, Int)], dropped: Int, live: LiveOutput?) -> ProgressSnapshot {
         let elapsed = statistics.elapsed
         let written = statistics.framesWritten
-        return ProgressSnapshot(framesWritten: written, framesDecoded: statistics.framesDecoded,
-                                estimatedTotal: settings.maxFrames.map { min($0, source.video.estimatedFrameCount ?? $0) }
-                                    ?? source.video.estimatedFrameCount,
-                                elapsed: elapsed, fps: elapsed > 0 ? Double(written) / elapsed : 0,
-                                queueDepths: Dictionary(uniqueKeysWithValues: queues), dropped: dropped)
+        let estimate = source.video.estimatedFrameCount
+        var snapshot = ProgressSnapshot(framesWritten: written, framesDecoded: statistics.framesDecoded,
+                                        estimatedTotal: settings.maxFrames.map { min($0, estimate ?? $0) } ?? estimate,
+                                        elapsed: elapsed, fps: elapsed > 0 ? Double(written) / elapsed : 0,
+                                        queueDepths: Dictionary(uniqueKeysWithValues: queues), dropped: dropped)
+        snapshot.live = live?.status(dropped: dropped)
+        return snapshot
     }
+}
+
+/// The run's input: a file (blocking, with audio) or a live stream.
+enum InputSource {
+    case file(MediaSource)
+    case live(LiveSource, OutageLog)
+
+    var video: VideoStreamInfo {
+        switch self {
+        case .file(let s): return s.video
+        case .live(let s, _): return s.video
+        }
+    }
+    var audioStreams: [AudioStreamInfo] {
+        if case .file(let s) = self { return s.audioStreams }
+        return []
+    }
+    var warnings: [String] {
+        if case .file(let s) = self { return s.warnings }
+        return []
+    }
+    var live: LiveSource? {
+        if case .live(let s, _) = self { return s }
+        return nil
+    }
+    func next() throws(EPRError) -> SourceItem? {
+        switch self {
+        case .file(let s): return try s.next()
+        case .live(let s, _): return try s.next().map { .video($0) }
+        }
+    }
+    func close() {
+        switch self {
+        case .file(let s): s.close()
+        case .live(let s, _): s.close()
+        }
+    }
+}
+
+/// Outage durations (disconnect -> frames again), filled from the live source's thread.
+final class OutageLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var durations: [Double] = []
+    func add(_ seconds: Double) { lock.lock(); durations.append(seconds); lock.unlock() }
+    var all: [Double] { lock.lock(); defer { lock.unlock() }; return durations }
 }

@@ -27,6 +27,17 @@ public struct PipelineSettings: Sendable, Equatable {
     public var encoderThreads = 0
 
     public var maxFrames: Int?
+    /// Stop after this many seconds of wall time (live sources; files too).
+    public var durationSeconds: Double?
+
+    // Live sources (RTSP, ...): the frame queue keeps only the newest frames and counts drops.
+    public var liveFrameQueueCapacity = 2
+    /// "tcp" or "udp".
+    public var rtspTransport = "tcp"
+    /// No blocking network call may take longer; a source silent this long is stalled.
+    public var stallTimeout = 5.0
+    /// Failed reconnect attempts in a row before giving up; nil = forever.
+    public var maxReconnects: Int?
 
     public init() {}
 

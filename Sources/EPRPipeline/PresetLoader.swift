@@ -44,6 +44,18 @@ public enum PresetLoader {
         },
         "encoder.crf": { s, n, k throws(EPRError) in s.encoderCRF = try int(n, k, min: 0, max: 51) },
         "encoder.threads": { s, n, k throws(EPRError) in s.encoderThreads = try int(n, k, min: 0) },
+        "live.frame_queue": { s, n, k throws(EPRError) in s.liveFrameQueueCapacity = try int(n, k, min: 1) },
+        "live.rtsp_transport": { s, n, k throws(EPRError) in
+            let t = try string(n, k).lowercased()
+            guard t == "tcp" || t == "udp" else { throw EPRError(.config, "\(k): expected tcp or udp, got '\(t)'") }
+            s.rtspTransport = t
+        },
+        "live.stall_timeout": { s, n, k throws(EPRError) in
+            let t = try double(n, k)
+            guard t > 0 else { throw EPRError(.config, "\(k): must be positive, got \(t)") }
+            s.stallTimeout = t
+        },
+        "live.max_reconnects": { s, n, k throws(EPRError) in s.maxReconnects = try int(n, k, min: 0) },
     ]
 
     /// Applies the preset at `path` over `settings`. Relative model paths resolve against the

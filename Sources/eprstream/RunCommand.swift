@@ -10,10 +10,10 @@ struct RunCommand: ParsableCommand {
         abstract: "Annotate a video: segment every frame and write H.264 with the class colours blended in."
     )
 
-    @Argument(help: "Input video file (mp4, mkv, mov, avi, ...).")
+    @Argument(help: "Input video file (mp4, mkv, mov, avi, ...) or live stream (rtsp://HOST:PORT/PATH).")
     var input: String
 
-    @Option(name: .shortAndLong, help: "Output file (.mp4 or .mkv).")
+    @Option(name: .shortAndLong, help: "Output file (.mp4 or .mkv; fragmented MP4 for live input) or rtsp://HOST:PORT/PATH to publish.")
     var output: String
 
     @Option(help: "Pipeline preset (YAML), e.g. Pipelines/dashcam.yaml. Flags override it.")
@@ -28,8 +28,20 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("input-size"), help: "Network input HxW, multiples of 8 (default: short side 360, frame's aspect).")
     var inputSize: String?
 
-    @Option(name: .customLong("max-frames"), help: "Stop after N frames.")
+    @Option(name: .customLong("max-frames"), help: "Stop after N frames (live input: N annotated frames written).")
     var maxFrames: Int?
+
+    @Option(help: "Stop after this many seconds (live input).")
+    var duration: Double?
+
+    @Option(name: .customLong("rtsp-transport"), help: "RTSP input transport: tcp (default) or udp.")
+    var rtspTransport: String?
+
+    @Option(name: .customLong("stall-timeout"), help: "Live input: seconds any network call may block, and silence before reconnecting (default 5).")
+    var stallTimeout: Double?
+
+    @Option(name: .customLong("max-reconnects"), help: "Live input: failed connection attempts in a row to retry before giving up (default: forever).")
+    var maxReconnects: Int?
 
     @Flag(name: .customLong("no-legend"), help: "Do not draw the class legend.")
     var noLegend = false
@@ -43,6 +55,7 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         // FFmpeg's own log lines would break the one-clear-line rule; problems surface as EPRError.
         FFmpegLog.quiet()
+        _ = Terminal.startTime   // live event times count from here
         do throws(EPRError) {
             let settings = try resolveSettings()
             try execute(settings)
@@ -71,11 +84,29 @@ struct RunCommand: ParsableCommand {
             guard maxFrames > 0 else { throw EPRError(.config, "--max-frames must be positive, got \(maxFrames)") }
             settings.maxFrames = maxFrames
         }
+        if let duration {
+            guard duration > 0 else { throw EPRError(.config, "--duration must be positive, got \(duration)") }
+            settings.durationSeconds = duration
+        }
+        if let rtspTransport {
+            let t = rtspTransport.lowercased()
+            guard t == "tcp" || t == "udp" else { throw EPRError(.config, "--rtsp-transport must be tcp or udp, got '\(rtspTransport)'") }
+            settings.rtspTransport = t
+        }
+        if let stallTimeout {
+            guard stallTimeout > 0 else { throw EPRError(.config, "--stall-timeout must be positive, got \(stallTimeout)") }
+            settings.stallTimeout = stallTimeout
+        }
+        if let maxReconnects {
+            guard maxReconnects >= 0 else { throw EPRError(.config, "--max-reconnects must be 0 or more, got \(maxReconnects)") }
+            settings.maxReconnects = maxReconnects
+        }
         return settings
     }
 
     private func execute(_ settings: PipelineSettings) throws(EPRError) {
         let pipeline = Pipeline(input: input, output: output, settings: settings)
+        pipeline.log = { Terminal.note($0) }
         let interrupt = InterruptHandler { pipeline.stop() }
         defer { interrupt.restore() }
         let progress = ProgressPrinter(enabled: !quiet)

@@ -26,12 +26,31 @@ enum Terminal {
         FileHandle.standardError.write(Data("warning: \(message)\n".utf8))
     }
 
+    /// A live-run event (connection, reconnect, stall, back-pressure), timestamped, on stderr.
+    static func note(_ message: String) {
+        let stamp = String(format: "%.2f", Date().timeIntervalSince(startTime))
+        let clear = isatty(STDERR_FILENO) == 1 ? "\r\u{1B}[K" : ""
+        FileHandle.standardError.write(Data("\(clear)live [\(stamp) s]: \(message)\n".utf8))
+    }
+
+    static let startTime = Date()
+
     static func printSummary(_ s: RunSummary) {
         var lines: [String] = []
         lines.append("\(s.interrupted ? "interrupted" : "done"): \(s.framesWritten) frames -> \(s.output)")
         lines.append(String(format: "time %.2f s, %.1f fps end to end, model %@ at %dx%d, dropped %d",
                             s.wallSeconds, s.fps, (s.model as NSString).lastPathComponent,
                             s.inputSize.height, s.inputSize.width, s.framesDropped))
+        if let live = s.live {
+            lines.append(String(format: "live: %d frames received, %d dropped (back-pressure), %d reconnects, %d stalls, %d offline frames",
+                                live.framesReceived, s.framesDropped, live.reconnects, live.stalls, live.offlineFrames))
+            var timing: [String] = []
+            if let first = live.firstFrameSeconds { timing.append(String(format: "first annotated frame after %.2f s", first)) }
+            if !live.reconnectSeconds.isEmpty {
+                timing.append("reconnected after " + live.reconnectSeconds.map { String(format: "%.2f s", $0) }.joined(separator: ", "))
+            }
+            if !timing.isEmpty { lines.append("live: " + timing.joined(separator: "; ")) }
+        }
         lines.append("stage          p50 ms   p95 ms   busy s")
         for stage in Stage.allCases {
             guard let h = s.latencies[stage], h.count > 0 else { continue }
@@ -63,7 +82,12 @@ final class ProgressPrinter: @unchecked Sendable {
             head += "/\(total)"
             if p.fps > 0 { eta = " ETA " + Self.clock(Double(max(0, total - p.framesWritten)) / p.fps) }
         }
-        let drops = p.dropped > 0 ? " dropped \(p.dropped)" : ""
+        var drops = p.dropped > 0 ? " dropped \(p.dropped)" : ""
+        if let live = p.live {
+            let depth = p.queueDepths["frames"].map { " queue \($0)" } ?? ""
+            drops = " [\(live.state.rawValue)] dropped \(p.dropped) reconnects \(live.reconnects)\(depth)"
+                + (live.offlineFrames > 0 ? " offline frames \(live.offlineFrames)" : "")
+        }
         if isTTY {
             var bar = ""
             if let total = p.estimatedTotal, total > 0 {
