@@ -8,6 +8,7 @@ struct EPRStream: ParsableCommand {
         subcommands: [
             RunCommand.self,
             EvalCommand.self,
+            BenchCommand.self,
         ]
     )
 }

@@ -1,0 +1,104 @@
+import ArgumentParser
+import EPRCore
+import EPRMedia
+import EPRPipeline
+import Foundation
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure the runner alone, decode + encode alone and the full pipeline on one clip (use a release build).",
+        discussion: """
+            In one process and in turn: (a) the runner on frames decoded beforehand and kept in memory, \
+            (b) decoding + H.264 encoding with no network, (c) the full pipeline as `run` does it, each \
+            --repeats times (median reported), with per-stage busy time so the bottleneck is visible.
+            """
+    )
+
+    @Argument(help: "Input video file.")
+    var input: String
+
+    @Option(help: "Model: ONNX or OpenVINO IR (.xml). Default: the shipped CamVid EPRNet (int8 if present).")
+    var model: String?
+
+    @Option(help: "Pipeline preset (YAML). Flags override it.")
+    var pipeline: String?
+
+    @Option(help: "Frames per measurement (fewer if the clip is shorter).")
+    var frames = 200
+
+    @Option(help: "Repeats of each measurement; the median is reported.")
+    var repeats = 3
+
+    @Option(name: .customLong("input-size"), help: "Network input HxW, multiples of 8 (default: short side 360, frame's aspect).")
+    var inputSize: String?
+
+    @Option(help: "Write the results as JSON to this file.")
+    var json: String?
+
+    @Flag(help: "Only the summary, no per-repeat lines.")
+    var quiet = false
+
+    func run() throws {
+        FFmpegLog.quiet()
+        do throws(EPRError) {
+            var settings = PipelineSettings()
+            if let pipeline { try PresetLoader.apply(file: pipeline, to: &settings) }
+            if let model { settings.modelPath = model }
+            if settings.modelPath == nil { settings.modelPath = try ModelLocator.defaultModel() }
+            if let inputSize {
+                let size = try PipelineSettings.parseInputSize(inputSize)
+                settings.inputHeight = size.height
+                settings.inputWidth = size.width
+            }
+            var options = BenchmarkOptions(input: input, settings: settings)
+            options.frames = frames
+            options.repeats = repeats
+            let verbose = !quiet
+            let result = try Benchmark.run(options) { line in
+                if verbose { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+            }
+            print(Self.report(result))
+            if let json { try Self.write(result, to: json) }
+        } catch {
+            Terminal.fail(error)
+        }
+    }
+
+    static func report(_ r: BenchmarkResult) -> String {
+        var lines: [String] = []
+        lines.append("model \((r.model as NSString).lastPathComponent) at \(r.inputSize.height)x\(r.inputSize.width), "
+                     + "\(r.frames) frames of \(r.frameSize.width)x\(r.frameSize.height), median of \(r.repeats)")
+        lines.append("machine \(r.machine)"
+                     + (r.loadBefore.map { String(format: ", load %.2f before", $0) } ?? "")
+                     + (r.loadAfter.map { String(format: ", %.2f after", $0) } ?? ""))
+        func line(_ name: String, _ p: BenchmarkPhase) -> String {
+            String(format: "%@ %7.2f fps  %6.1f cpu ms/frame  (%.2f cores busy)", name, p.median, p.cpuMsPerFrame,
+                   Benchmark.median(p.cpuLoad))
+        }
+        lines.append(line("runner alone     ", r.runner))
+        lines.append(line("decode + encode  ", r.decodeEncode))
+        lines.append(line("full pipeline    ", r.pipeline))
+        lines.append(String(format: "full / runner      %7.3f", r.ratio))
+        lines.append("pipeline stage busy ms per frame:")
+        for s in r.stageMsPerFrame where s.stage != Stage.endToEnd.rawValue {
+            lines.append("  " + s.stage.padding(toLength: 12, withPad: " ", startingAt: 0) + String(format: "%8.2f", s.ms))
+        }
+        if let e2e = r.stageMsPerFrame.first(where: { $0.stage == Stage.endToEnd.rawValue }) {
+            lines.append(String(format: "  (end-to-end latency %.1f ms per frame on average)", e2e.ms))
+        }
+        let engine = r.engineSettings.filter { $0.key.hasPrefix("compiled.") }.sorted { $0.key < $1.key }
+            .map { "\($0.key.dropFirst("compiled.".count))=\($0.value)" }.joined(separator: " ")
+        lines.append("openvino \(engine); encoder \(r.encoder)")
+        return lines.joined(separator: "\n")
+    }
+
+    static func write(_ r: BenchmarkResult, to path: String) throws(EPRError) {
+        do {
+            let data = try JSONSerialization.data(withJSONObject: r.jsonObject(), options: [.prettyPrinted, .sortedKeys])
+            try data.write(to: URL(fileURLWithPath: path))
+        } catch {
+            throw EPRError(.output, "cannot write \(path): \(error.localizedDescription)")
+        }
+    }
+}
