@@ -78,7 +78,8 @@ void_label num_classes` (format in `Training/README.md`).
 EPRNet (Tang et al., IEEE T-ITS 2022), implemented from the paper's layer table
 (`Training/eprnet/model.py`): stem + 8 PRM blocks (MPU: three depthwise dilated branches + a
 1x1 branch, concatenated and fused) + 3x3 head + 1x1 classifier, output stride 8, bilinear
-upsampling x8. 894,669 learnable parameters for 11 classes; 4.97 GMAC at 360x480.
+upsampling x8. 894,669 learnable parameters for 11 classes (checked by the tests); 4.97 GMAC
+at 360x480 (from ../../shared/docs/eprnet.md).
 
 ## Data and licence
 CamVid (Brostow et al. 2008), SegNet layout, 480x360, 11 classes + void (ignored). Trained on the

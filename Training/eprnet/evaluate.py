@@ -15,7 +15,7 @@ from . import data, metrics
 from .constants import CLASS_NAMES, NUM_CLASSES
 
 
-def torch_predictor(ckpt, device="cpu", threads=2):
+def torch_predictor(ckpt, device="cpu", threads=1):
     import torch
     from .export import load_checkpoint
     torch.set_num_threads(threads)
@@ -28,7 +28,7 @@ def torch_predictor(ckpt, device="cpu", threads=2):
     return predict, {"model_name": ck.get("model_name"), "epoch": ck.get("epoch"), "backend": "pytorch"}
 
 
-def onnx_predictor(path, threads=2):
+def onnx_predictor(path, threads=1):
     import onnxruntime as ort
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
@@ -39,7 +39,7 @@ def onnx_predictor(path, threads=2):
     return predict, {"backend": "onnxruntime"}
 
 
-def openvino_predictor(path, threads=2):
+def openvino_predictor(path, threads=1):
     import openvino as ov
     core = ov.Core()
     # This CPU would pick bf16 by default, which is slower here and not what fp32 promises.
@@ -101,7 +101,7 @@ def main(argv=None):
     p.add_argument("--split", default="val")
     p.add_argument("--data", default=data.DATASET_ROOT)
     p.add_argument("--limit", type=int, default=None)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1, help="1 suits the shared 2-core machine")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=None, help="write OUT.json, OUT.md and OUT.png")
     args = p.parse_args(argv)
