@@ -117,22 +117,39 @@ public final class Preprocessor {
 }
 
 /// Per-pixel argmax over `classes` contiguous planes of `count` scores; ties keep the lower class
-/// (as torch.argmax does).
+/// (as torch.argmax does). One pass over the scores, 16 pixels at a time, with no scratch buffer.
 func argmax(_ scores: UnsafePointer<Float>, classes: Int, count: Int, into labels: UnsafeMutablePointer<UInt8>) {
-    let best = UnsafeMutablePointer<Float>.allocate(capacity: count)
-    defer { best.deallocate() }
-    best.update(from: scores, count: count)
-    labels.update(repeating: 0, count: count)
-    if classes < 2 { return }
-    for k in 1..<classes {
-        let plane = scores + k * count
-        let label = UInt8(truncatingIfNeeded: k)
-        for i in 0..<count {
-            let v = plane[i]
-            if v > best[i] {
-                best[i] = v
-                labels[i] = label
-            }
+    if classes < 2 || count <= 0 {
+        labels.update(repeating: 0, count: max(count, 0))
+        return
+    }
+    let raw = UnsafeRawPointer(scores)
+    let planeBytes = count * MemoryLayout<Float>.stride
+    var i = 0
+    while i + 16 <= count {
+        let offset = i * MemoryLayout<Float>.stride
+        var best = raw.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+        var index = SIMD16<Int32>(repeating: 0)
+        var k = 1
+        while k < classes {
+            let v = raw.loadUnaligned(fromByteOffset: k * planeBytes + offset, as: SIMD16<Float>.self)
+            let greater = v .> best
+            best.replace(with: v, where: greater)
+            index.replace(with: Int32(k), where: greater)
+            k += 1
         }
+        UnsafeMutableRawPointer(labels + i).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: index),
+                                                       as: SIMD16<UInt8>.self)
+        i += 16
+    }
+    while i < count {
+        var best = scores[i]
+        var label = 0
+        for k in 1..<classes where scores[k * count + i] > best {
+            best = scores[k * count + i]
+            label = k
+        }
+        labels[i] = UInt8(truncatingIfNeeded: label)
+        i += 1
     }
 }
