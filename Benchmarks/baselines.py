@@ -110,7 +110,7 @@ def bench_openvino(args, h, w):
             queue.start_async({0: x})
         queue.wait_all()
         runs.append(len(inputs) / (time.perf_counter() - t0))
-    return {"name": "openvino_python", "label": f"OpenVINO {ov.__version__} Python API, model only",
+    return {"name": "openvino_python", "label": f"OpenVINO {ov.__version__.split('-')[0]} Python API, model only",
             "model": os.path.basename(args.model), "fps": statistics.median(runs), "runs": runs,
             "frames": len(inputs), "input_size": [h, w]}
 

@@ -19,12 +19,18 @@ public struct PipelineSettings: Sendable, Equatable {
 
     /// Requests in flight in the runner (2 = double buffering).
     public var inferenceRequests = 2
+    /// 0 = OpenVINO's choice (all cores, one stream per request).
     public var inferenceThreads = 0
-    public var decoderThreads = 0
+    /// One decoder thread and one x264 thread: on 2 cores inference owns both, and decode (~2 ms a
+    /// 540p frame) and encode run beside it on their own stage threads; FFmpeg's and x264's
+    /// automatic counts (cores + 1, 1.5 x cores + lookahead) only oversubscribe (issue 6).
+    public var decoderThreads = 1
 
-    public var encoderPreset = "veryfast"
+    /// x264 ultrafast: ~4x less CPU per frame than veryfast here (4 vs 17 ms at 960x540), which
+    /// inference needs more; about 2x the bitrate at the same CRF.
+    public var encoderPreset = "ultrafast"
     public var encoderCRF = 23
-    public var encoderThreads = 0
+    public var encoderThreads = 1
 
     public var maxFrames: Int?
     /// Stop after this many seconds of wall time (live sources; files too).

@@ -17,7 +17,8 @@ import Testing
         #expect(settings.inputHeight == nil)
         #expect(settings.frameQueueCapacity == 4)
         #expect(settings.inferenceRequests == 2)
-        #expect(settings.encoderPreset == "veryfast")
+        #expect(settings.encoderPreset == "ultrafast")
+        #expect(settings.decoderThreads == 1 && settings.encoderThreads == 1)
         #expect(settings.encoderCRF == 23)
     }
 
