@@ -14,6 +14,7 @@
 static inline int cff_averror_eagain(void) { return AVERROR(EAGAIN); }
 static inline int cff_averror_eof(void) { return AVERROR_EOF; }
 static inline int cff_averror_exit(void) { return AVERROR_EXIT; }
+static inline int cff_averror_timedout(void) { return AVERROR(ETIMEDOUT); }
 static inline int64_t cff_nopts_value(void) { return AV_NOPTS_VALUE; }
 static inline AVRational cff_time_base_q(void) { return AV_TIME_BASE_Q; }
 

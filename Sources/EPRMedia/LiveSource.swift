@@ -45,6 +45,8 @@ public enum LiveSourceEvent: Sendable {
 /// One thread calls `next()`; `stop()` may be called from any thread.
 public final class LiveSource: @unchecked Sendable {
     public static let timeBase = AVRational(num: 1, den: 90_000)
+    /// One millisecond in `timeBase`: the least distance between two frames' timestamps.
+    public static let minimumSpacing: Int64 = 90
 
     public let url: String
     public let options: LiveSourceOptions
@@ -140,7 +142,7 @@ public final class LiveSource: @unchecked Sendable {
                 reason = error.message
             }
             if deadline.isAborted { return nil }
-            let stalled = deadline.fired
+            let stalled = deadline.fired || source.endError == cff_averror_timedout()
             if stalled { reason = String(format: "no packets for %g s", options.stallTimeout) }
             source.close()
             current = nil
@@ -203,12 +205,16 @@ public final class LiveSource: @unchecked Sendable {
             "probesize": "65536",
             "analyzeduration": "500000",
         ]
+        // The socket timeout is a backstop a second behind the interrupt deadline, which does the
+        // real bounding: a socket timeout makes the RTSP demuxer flush its queued packet as if it had
+        // just arrived, which would hide a stall for another period.
+        let socketTimeout = Int64((options.stallTimeout + 1) * 1_000_000)
         let scheme = url.split(separator: ":", maxSplits: 1).first?.lowercased() ?? ""
         if scheme == "rtsp" || scheme == "rtsps" {
             o.formatOptions["rtsp_transport"] = options.transport
-            o.formatOptions["timeout"] = String(Int64(options.stallTimeout * 1_000_000))   // microseconds
+            o.formatOptions["timeout"] = String(socketTimeout)   // microseconds
         } else {
-            o.formatOptions["rw_timeout"] = String(Int64(options.stallTimeout * 1_000_000))
+            o.formatOptions["rw_timeout"] = String(socketTimeout)
         }
         return o
     }
@@ -226,8 +232,9 @@ public final class LiveSource: @unchecked Sendable {
             anchor = (now, sourceSeconds)
             t = now
         }
+        // At least a millisecond apart, so that no container's time base merges two frames.
         var pts = ticks(atClock: t)
-        if pts <= lastTicks { pts = lastTicks + 1 }
+        if pts < lastTicks + LiveSource.minimumSpacing { pts = lastTicks + LiveSource.minimumSpacing }
         lastTicks = pts
         let duration = frame.duration > 0 ? av_rescale_q(frame.duration, frame.timeBase, LiveSource.timeBase) : 0
 

@@ -37,6 +37,7 @@ public final class MediaSource: @unchecked Sendable {
     private var lastEnd: Int64?
     private var readError: Int32?
     private let interrupt: InterruptDeadline?
+    private var reading = false
     /// Why reading stopped: nil while reading, or at a clean end of input; FFmpeg's error otherwise.
     public var endError: Int32? { readError }
     /// Wall-clock time (microseconds since 1970) of the stream's pts 0 when the source knows it
@@ -225,9 +226,13 @@ public final class MediaSource: @unchecked Sendable {
                 return nil
             }
 
-            // 2. Feed the decoder, or hand out audio.
-            interrupt?.arm()
+            // 2. Feed the decoder, or hand out audio. A network source's deadline runs from the
+            // last packet that arrived (or the first read): silence longer than the timeout ends it.
+            if !reading { interrupt?.arm(); reading = true }
             let rr = av_read_frame(fmt, pkt)
+            // (A packet the demuxer releases *because* the deadline cut its wait short - RTSP
+            // flushes its queue - does not restart the clock: the next read ends at once.)
+            if rr >= 0, let deadline = interrupt, !deadline.fired { deadline.arm() }
             if rr == cff_averror_eagain() {
                 usleep(1000)
                 continue

@@ -23,6 +23,8 @@ struct LiveOutput {
     private var latency = 0.0
     private var lastPTS: Int64 = -1
     private(set) var offlineFrames = 0
+    /// Frames that arrived after the notice frames covering their time had been written.
+    private(set) var lateFrames = 0
     private var noticeSequence = 0
     private var lastDrops = 0
     private var seenDrops = 0
@@ -41,6 +43,14 @@ struct LiveOutput {
     /// The source is down, or has sent nothing for a second (and three frame times).
     var sourceIsQuiet: Bool {
         !source.isOnline || source.clock - source.lastFrameAt > max(1.0, 3 * frameInterval)
+    }
+
+    /// False for a frame older than what the output already shows (a frame held in the network
+    /// buffers that surfaced after notice frames were written): it is dropped and counted.
+    mutating func accepts(_ frame: VideoFrame) -> Bool {
+        if frame.pts >= lastPTS + LiveSource.minimumSpacing { return true }
+        lateFrames += 1
+        return false
     }
 
     /// Called after each annotated frame is written, `latency` seconds after it arrived.

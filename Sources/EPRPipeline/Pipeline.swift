@@ -42,6 +42,8 @@ public struct LiveSummary: Sendable {
     public let stalls: Int
     /// Notice frames written while the source was down.
     public let offlineFrames: Int
+    /// Frames that surfaced after the notice frames covering their time (dropped, not written).
+    public let lateFrames: Int
     public let framesReceived: Int
     /// Run start -> first annotated frame written.
     public let firstFrameSeconds: Double?
@@ -276,6 +278,7 @@ public final class Pipeline: @unchecked Sendable {
                 }
                 while let packet = audio.tryPop() { try sink.write(packet) }
                 if live != nil, let limit = settings.maxFrames, stats.framesWritten >= limit { continue }  // in flight after the stop
+                if liveOutput?.accepts(item.frame) == false { continue }
                 let t0 = now()
                 try sink.write(item.frame)
                 let t1 = now()
@@ -328,6 +331,7 @@ public final class Pipeline: @unchecked Sendable {
                                  latencies: latencies, busySeconds: busy)
         if let live, let out = liveOutput, case .live(_, let outages) = source {
             summary.live = LiveSummary(reconnects: live.reconnects, stalls: live.stalls, offlineFrames: out.offlineFrames,
+                                       lateFrames: out.lateFrames,
                                        framesReceived: stats.framesDecoded, firstFrameSeconds: firstFrameAt,
                                        reconnectSeconds: outages.all)
         }

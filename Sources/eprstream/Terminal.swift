@@ -43,7 +43,8 @@ enum Terminal {
                             s.inputSize.height, s.inputSize.width, s.framesDropped))
         if let live = s.live {
             lines.append(String(format: "live: %d frames received, %d dropped (back-pressure), %d reconnects, %d stalls, %d offline frames",
-                                live.framesReceived, s.framesDropped, live.reconnects, live.stalls, live.offlineFrames))
+                                live.framesReceived, s.framesDropped, live.reconnects, live.stalls, live.offlineFrames)
+                + (live.lateFrames > 0 ? ", \(live.lateFrames) late frames skipped" : ""))
             var timing: [String] = []
             if let first = live.firstFrameSeconds { timing.append(String(format: "first annotated frame after %.2f s", first)) }
             if !live.reconnectSeconds.isEmpty {
