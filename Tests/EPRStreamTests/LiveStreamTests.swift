@@ -1,0 +1,412 @@
+import Foundation
+import Testing
+
+/// Live cameras end to end: the real binary against real RTSP servers (GStreamer's, through
+/// /usr/bin/python3 + gi; `ffmpeg -rtsp_flags listen` as a receiver), loopback only, every step
+/// with a time limit.
+@Suite(.serialized) struct LiveStreamTests {
+    /// Small network input: these tests are about the stream, not the segmentation.
+    static let fastInput = ["--input-size", "128x224"]
+
+    @Test func loopedClipGivesTheRequestedFrameCount() throws {
+        let model = try LiveFixtures.model()
+        let server = try RTSPServer(args: ["--file", Repo.dashcam, "--loops", "3"])
+        defer { server.terminate() }
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let output = dir.appendingPathComponent("live.mp4").path
+
+        let result = try run(Repo.binary, ["run", server.url, "-o", output, "--model", model, "--max-frames", "100"]
+                             + Self.fastInput, timeout: 90)
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stdout.contains("100 frames"), "stdout: \(result.stdout)")
+        #expect(result.stderr.contains("connected: first frame"), "stderr: \(result.stderr)")
+        #expect(try Probe.video(output).frames == 100)
+        #expect(try Probe.decodeErrors(output).isEmpty)
+        // Fragmented MP4 (a crash leaves a playable file): an empty moov up front, then fragments.
+        let data = try Data(contentsOf: URL(fileURLWithPath: output))
+        #expect(data.range(of: Data("moof".utf8)) != nil)
+        #expect(LiveFixtures.summaryNumber(result.stdout, "first annotated frame after") != nil)
+    }
+
+    @Test func serverKilledAndRestartedRunContinuesWithOfflineFrames() throws {
+        let model = try LiveFixtures.model()
+        var server = try RTSPServer(args: ["--file", Repo.dashcam, "--loops", "5"])
+        defer { server.terminate() }
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let output = dir.appendingPathComponent("reconnect.mp4").path
+
+        let run = try LiveRun(["run", server.url, "-o", output, "--model", model, "--duration", "20"] + Self.fastInput)
+        defer { run.kill() }
+        #expect(run.waitForLine(containing: "connected: first frame", timeout: 30) != nil, "stderr: \(run.stderrText)")
+        Thread.sleep(forTimeInterval: 3)
+        server.kill()
+        Thread.sleep(forTimeInterval: 3)
+        server = try RTSPServer(args: ["--file", Repo.dashcam, "--loops", "5"], port: server.port)
+        let result = try run.wait(timeout: 45)
+
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stderr.contains("source disconnected"), "stderr: \(result.stderr)")
+        #expect(result.stderr.contains("reconnected: frames flow again"), "stderr: \(result.stderr)")
+        #expect(result.wall < 40)
+        let offline = LiveFixtures.summaryNumber(result.stdout, "reconnects,", before: true)
+        #expect(offline == 1, "stdout: \(result.stdout)")
+        let offlineFrames = try #require(LiveFixtures.summaryNumber(result.stdout, "offline frames", before: true))
+        #expect(offlineFrames >= 25, "stdout: \(result.stdout)")   // ~3 s down at 25 fps, at least 1 s worth
+
+        // Timestamps strictly increase, without holes: the output ran on through the outage.
+        let times = try LiveFixtures.frameTimes(output)
+        #expect(times.count > 150)
+        #expect(zip(times, times.dropFirst()).allSatisfy { $0 < $1 })
+        let biggestGap = zip(times, times.dropFirst()).map { $1 - $0 }.max() ?? 0
+        #expect(biggestGap < 0.5, "largest gap between frames \(biggestGap) s")
+        #expect((times.last ?? 0) - (times.first ?? 0) > 10)
+        #expect(try Probe.decodeErrors(output).isEmpty)
+        if let seconds = LiveFixtures.summaryNumber(result.stdout, "reconnected after") {
+            print("measured: reconnect (disconnect -> frames again) \(seconds) s with the server down 3 s")
+        }
+    }
+
+    @Test func frozenServerIsReportedAsAStallAndRecovers() throws {
+        let model = try LiveFixtures.model()
+        let server = try RTSPServer(args: ["--file", Repo.dashcam, "--loops", "5"])
+        defer { server.terminate() }
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let output = dir.appendingPathComponent("stall.mkv").path
+        let stallTimeout = 2.0
+
+        let run = try LiveRun(["run", server.url, "-o", output, "--model", model, "--duration", "16",
+                               "--stall-timeout", String(stallTimeout)] + Self.fastInput)
+        defer { run.kill() }
+        #expect(run.waitForLine(containing: "connected: first frame", timeout: 30) != nil, "stderr: \(run.stderrText)")
+        Thread.sleep(forTimeInterval: 2)
+        server.pause()
+        let frozeAt = Date()
+        let stall = run.waitForLine(containing: "source stalled", timeout: stallTimeout + 5)
+        let reportedAfter = stall.map { $0.timeIntervalSince(frozeAt) }
+        #expect(reportedAfter != nil && reportedAfter! <= stallTimeout + 1.0,
+                "stall reported after \(String(describing: reportedAfter)) s; stderr: \(run.stderrText)")
+        Thread.sleep(forTimeInterval: 2)
+        server.resume()
+        let resumedAt = Date()
+        let back = run.waitForLine(containing: "reconnected: frames flow again", timeout: 20)
+        #expect(back != nil, "stderr: \(run.stderrText)")
+        if let back { print("measured: frames again \(back.timeIntervalSince(resumedAt)) s after SIGCONT") }
+        let result = try run.wait(timeout: 40)
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stdout.contains("1 stalls"), "stdout: \(result.stdout)")
+        let times = try LiveFixtures.frameTimes(output)
+        #expect(zip(times, times.dropFirst()).allSatisfy { $0 < $1 })
+        #expect(try Probe.decodeErrors(output).isEmpty)
+    }
+
+    @Test func refusedPortFailsClearlyAfterTheConfiguredAttempts() throws {
+        let model = try LiveFixtures.model()
+        let port = try LiveFixtures.freePort()
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let output = dir.appendingPathComponent("never.mp4").path
+        let started = Date()
+        let result = try run(Repo.binary, ["run", "rtsp://127.0.0.1:\(port)/cam", "-o", output, "--model", model,
+                                           "--max-reconnects", "2"], timeout: 30)
+        #expect(result.status == 69, "stderr: \(result.stderr)")
+        let errors = result.stderr.split(separator: "\n").filter { $0.hasPrefix("error:") }
+        #expect(errors.count == 1, "stderr: \(result.stderr)")
+        #expect(result.stderr.contains("Connection refused") && result.stderr.contains("3 attempts"), "stderr: \(result.stderr)")
+        #expect(result.stderr.components(separatedBy: "connection attempt").count - 1 == 2, "stderr: \(result.stderr)")
+        #expect(Date().timeIntervalSince(started) < 15)
+        #expect(!FileManager.default.fileExists(atPath: output))
+    }
+
+    @Test func silentServerTimesOutInsteadOfHanging() throws {
+        let model = try LiveFixtures.model()
+        // Listens (the kernel completes the handshake) but never says a word.
+        let listener = try SilentListener()
+        defer { listener.close() }
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let started = Date()
+        let result = try run(Repo.binary, ["run", "rtsp://127.0.0.1:\(listener.port)/cam", "-o",
+                                           dir.appendingPathComponent("o.mp4").path, "--model", model,
+                                           "--max-reconnects", "1", "--stall-timeout", "1"], timeout: 30)
+        let wall = Date().timeIntervalSince(started)
+        #expect(result.status == 69, "stderr: \(result.stderr)")
+        #expect(result.stderr.contains("no answer within 1 s") && result.stderr.contains("2 attempts"), "stderr: \(result.stderr)")
+        #expect(wall < 10, "took \(wall) s")
+    }
+
+    @Test func annotatedStreamIsPublishedOverRTSP() throws {
+        let model = try LiveFixtures.model()
+        let server = try RTSPServer(args: ["--file", Repo.dashcam, "--loops", "3"])
+        defer { server.terminate() }
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let received = dir.appendingPathComponent("received.mkv").path
+        let port = try LiveFixtures.freePort()
+        let receiver = try LiveRun(["-v", "error", "-rtsp_flags", "listen", "-timeout", "30",
+                                    "-i", "rtsp://127.0.0.1:\(port)/annotated", "-c", "copy", "-y", received],
+                                   executable: "/usr/bin/ffmpeg")
+        defer { receiver.kill() }
+        Thread.sleep(forTimeInterval: 1.5)   // the receiver takes one connection: no probing it
+
+        let result = try run(Repo.binary, ["run", server.url, "-o", "rtsp://127.0.0.1:\(port)/annotated",
+                                           "--model", model, "--max-frames", "50"] + Self.fastInput, timeout: 60)
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let got = try receiver.wait(timeout: 20)
+        #expect(got.status == 0, "ffmpeg: \(got.stderr)")
+        let video = try Probe.video(received)
+        #expect(video.codec == "h264")
+        #expect(video.frames == 50)
+        #expect(try Probe.decodeErrors(received).isEmpty)
+    }
+
+    @Test func slowPipelineDropsFramesAndMemoryStaysFlat() throws {
+        let model = try LiveFixtures.model()
+        // A fast live source (tiny frames, 200 fps) and a network input far larger than the frame:
+        // the pipeline cannot keep up, so the live queue must drop instead of growing.
+        let server = try RTSPServer(args: ["--pattern", "--size", "128x96", "--fps", "200"])
+        defer { server.terminate() }
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let output = dir.appendingPathComponent("slow.mp4").path
+
+        let run = try LiveRun(["run", server.url, "-o", output, "--model", model, "--duration", "14",
+                               "--input-size", "360x480", "--quiet"])
+        defer { run.kill() }
+        var samples: [(Double, Int)] = []
+        let started = Date()
+        while run.isRunning {
+            if let rss = run.residentKiB { samples.append((Date().timeIntervalSince(started), rss)) }
+            Thread.sleep(forTimeInterval: 0.25)
+            if Date().timeIntervalSince(started) > 50 { break }
+        }
+        let result = try run.wait(timeout: 30)
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let receivedFrames = try #require(LiveFixtures.summaryNumber(result.stdout, "frames received", before: true))
+        let dropped = try #require(LiveFixtures.summaryNumber(result.stdout, "dropped (back-pressure)", before: true))
+        #expect(receivedFrames >= 2000, "stdout: \(result.stdout)")
+        #expect(dropped > 0 && dropped < receivedFrames, "stdout: \(result.stdout)")
+        #expect(result.stderr.contains("back-pressure"), "stderr: \(result.stderr)")
+        // Memory: after warm-up (first quarter) RSS may wobble but not climb with the frame count.
+        let warm = samples.filter { $0.0 > 4 }
+        let reference = try #require(warm.first).1
+        let peak = warm.map(\.1).max() ?? 0
+        print("measured: RSS \(reference / 1024) MiB after warm-up, peak \(peak / 1024) MiB over \(receivedFrames) frames (\(dropped) dropped)")
+        #expect(peak - reference < 48 * 1024, "RSS grew from \(reference) KiB to \(peak) KiB")
+    }
+}
+
+// MARK: - Fixtures
+
+enum LiveFixtures {
+    static let serverScript = Repo.fixtures.appendingPathComponent("rtsp_server.py").path
+
+    /// The shipped model when training has exported it, else a scratch one named by
+    /// EPRSTREAM_TEST_MODEL (or /tmp/eprnet.onnx).
+    static func model() throws -> String {
+        var candidates = ["Models/eprnet-camvid-int8.xml", "Models/eprnet-camvid.onnx"].map {
+            Repo.root.appendingPathComponent($0).path
+        }
+        if let env = ProcessInfo.processInfo.environment["EPRSTREAM_TEST_MODEL"] { candidates.insert(env, at: 0) }
+        candidates.append("/tmp/eprnet.onnx")
+        guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+            throw TestFailure("no model for the live tests (looked for \(candidates.joined(separator: ", ")))")
+        }
+        return found
+    }
+
+    /// A TCP port nothing listens on right now.
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket() failed") }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0
+            }
+        }
+        guard ok else { throw TestFailure("cannot find a free port") }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    /// Presentation times (s) of every video frame, in output order.
+    static func frameTimes(_ path: String) throws -> [Double] {
+        let out = try Probe.ffprobe(["-select_streams", "v:0", "-show_entries", "frame=pts_time", "-of", "csv=p=0", path])
+        return out.split(separator: "\n").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+    }
+
+    /// The number right after `marker` (or right before it, with `before`) in the summary.
+    static func summaryNumber(_ text: String, _ marker: String, before: Bool = false) -> Double? {
+        guard let range = text.range(of: marker) else { return nil }
+        if before {
+            let head = text[..<range.lowerBound].trimmingCharacters(in: .whitespaces)
+            let token = head.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "," }).last.map(String.init) ?? ""
+            return Double(token)
+        }
+        let tail = text[range.upperBound...].trimmingCharacters(in: .whitespaces)
+        return Double(tail.prefix { $0.isNumber || $0 == "." })
+    }
+}
+
+/// GStreamer's RTSP server (Fixtures/rtsp_server.py) serving rtsp://127.0.0.1:PORT/cam.
+final class RTSPServer {
+    let port: Int
+    private let process = Process()
+    var url: String { "rtsp://127.0.0.1:\(port)/cam" }
+
+    init(args: [String], port: Int? = nil) throws {
+        self.port = try port ?? LiveFixtures.freePort()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = [LiveFixtures.serverScript, "--port", String(self.port)] + args
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        // Wait for "ready" (a file is remuxed first), at most 30 s.
+        let ready = DispatchSemaphore(value: 0)
+        let handle = out.fileHandleForReading
+        Thread {
+            var seen = Data()
+            while true {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                seen += chunk
+                if String(decoding: seen, as: UTF8.self).contains("ready") { ready.signal(); break }
+            }
+        }.start()
+        if ready.wait(timeout: .now() + 30) == .timedOut {
+            terminate()
+            throw TestFailure("the RTSP test server did not start on port \(self.port)")
+        }
+    }
+
+    func kill() { if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL); process.waitUntilExit() } }
+    func pause() { Foundation.kill(process.processIdentifier, SIGSTOP) }
+    func resume() { Foundation.kill(process.processIdentifier, SIGCONT) }
+    func terminate() {
+        guard process.isRunning else { return }
+        Foundation.kill(process.processIdentifier, SIGCONT)
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+}
+
+/// A program running in the background whose stderr lines are timestamped as they arrive.
+final class LiveRun: @unchecked Sendable {
+    struct Result {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+        let wall: Double
+    }
+
+    private let process = Process()
+    private let lock = NSCondition()
+    private var lines: [(Date, String)] = []
+    private let stdoutData: ReadAll
+    private let errDone = DispatchSemaphore(value: 0)
+    private let started = Date()
+
+    init(_ arguments: [String], executable: String = Repo.binary) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        stdoutData = ReadAll(out.fileHandleForReading)
+        let handle = err.fileHandleForReading
+        Thread { [self] in
+            var pending = Data()
+            while true {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                pending += chunk
+                while let nl = pending.firstIndex(of: 10) {
+                    let line = String(decoding: pending[pending.startIndex..<nl], as: UTF8.self)
+                    pending = Data(pending[(nl + 1)...])
+                    lock.lock(); lines.append((Date(), line)); lock.broadcast(); lock.unlock()
+                }
+            }
+            if !pending.isEmpty {
+                lock.lock(); lines.append((Date(), String(decoding: pending, as: UTF8.self))); lock.unlock()
+            }
+            errDone.signal()
+        }.start()
+    }
+
+    var isRunning: Bool { process.isRunning }
+
+    var stderrText: String { lock.lock(); defer { lock.unlock() }; return lines.map(\.1).joined(separator: "\n") }
+
+    /// When the first line containing `text` arrived (waiting up to `timeout` s for it).
+    func waitForLine(containing text: String, timeout: Double) -> Date? {
+        let until = Date(timeIntervalSinceNow: timeout)
+        lock.lock(); defer { lock.unlock() }
+        while true {
+            if let hit = lines.first(where: { $0.1.contains(text) }) { return hit.0 }
+            if !lock.wait(until: until) { return nil }
+        }
+    }
+
+    /// Resident memory of the process (KiB), from /proc.
+    var residentKiB: Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return nil }
+        return Int(line.split(separator: " ").dropFirst().first ?? "")
+    }
+
+    func wait(timeout: Double) throws -> Result {
+        let until = Date(timeIntervalSinceNow: timeout)
+        while process.isRunning {
+            if Date() > until {
+                kill()
+                throw TestFailure("\(process.executableURL?.lastPathComponent ?? "") did not finish within \(timeout) s; stderr: \(stderrText)")
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        process.waitUntilExit()
+        _ = errDone.wait(timeout: .now() + 5)
+        return Result(status: process.terminationStatus, stdout: String(decoding: stdoutData.wait(), as: UTF8.self),
+                      stderr: stderrText, wall: Date().timeIntervalSince(started))
+    }
+
+    func kill() {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+    }
+}
+
+/// A TCP listener that never accepts or answers: an RTSP server that hangs.
+final class SilentListener {
+    let port: Int
+    private let fd: Int32
+
+    init() throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket() failed") }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let descriptor = fd
+        let ok = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, len) == 0 && listen(descriptor, 16) == 0 && getsockname(descriptor, $0, &len) == 0
+            }
+        }
+        guard ok else { Foundation.close(fd); throw TestFailure("cannot listen on loopback") }
+        port = Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    func close() { Foundation.close(fd) }
+}
