@@ -216,7 +216,7 @@ def report(args):
         "# EPRStream benchmark results",
         "",
         f"- Date: {date}",
-        f"- Machine: {MACHINE} ({ep.get('machine', '')})",
+        f"- Machine: {MACHINE} (nominal); as seen during this run: {ep.get('machine', '')}",
         f"- Clip: `{os.path.basename(ep['input'])}` ({ep['frame_size'][0]}x{ep['frame_size'][1]}), "
         f"{ep['frames']} frames, network input {h}x{w}, batch 1, median of {ep['repeats']} repeats",
         f"- Load average (1 min) when eprstream's bench started / ended: {ep.get('load_before', '?')} / {ep.get('load_after', '?')}"
@@ -233,6 +233,8 @@ def report(args):
         "",
         f"- Full pipeline / runner alone: **{ep['ratio']:.2f}**",
     ]
+    if args.note:
+        lines.insert(lines.index("| what | model | scope | fps |") - 1, f"- Note: {args.note}")
     if script:
         lines.append(f"- Full pipeline / typical Python script: **{ep['pipeline_fps'] / script:.1f}x**")
     stages = ep.get("stage_ms_per_frame", {})
@@ -283,6 +285,7 @@ def main():
     p.add_argument("--out", help="append the JSON line to this file")
     p.add_argument("--eprstream", help="report: eprstream bench --json file")
     p.add_argument("--results", help="report: the JSON lines file")
+    p.add_argument("--note", default=os.environ.get("NOTE", ""), help="report: a line for results.md")
     p.add_argument("--outdir", default=os.path.dirname(os.path.abspath(__file__)))
     args = p.parse_args()
     if args.mode == "report":

@@ -9,6 +9,7 @@
 # Environment (all optional):
 #   CLIP=../shared/media/solidWhiteRight.mp4  MODEL_INT8=Models/eprnet-camvid-int8.xml
 #   MODEL_ONNX=Models/eprnet-camvid.onnx  FRAMES=200  REPEATS=3  INPUT_SIZE=360x640
+#   NOTE='a line for results.md' (e.g. which model files were measured)
 # Use a release build: `swift build -c release` first (the script builds it if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
