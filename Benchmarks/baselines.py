@@ -248,6 +248,7 @@ def report(args):
     if all(v is not None for _, v in cpu):
         lines += ["", "Process CPU time per frame (ms, all threads): " + ", ".join(f"{k} {v:.1f}" for k, v in cpu) + "."]
     lines += ["", "Produced by `Benchmarks/run_baselines.sh` (eprstream `bench --json` plus `Benchmarks/baselines.py`).",
+              "Profile and memory over a 10,000-frame run: [profile-and-memory.md](profile-and-memory.md).",
               "![results](results.png)", ""]
     with open(os.path.join(args.outdir, "results.md"), "w") as f:
         f.write("\n".join(lines))
