@@ -108,6 +108,9 @@ public final class LiveSource: @unchecked Sendable {
     public var isOnline: Bool { lock.lock(); defer { lock.unlock() }; return online }
     public var reconnects: Int { lock.lock(); defer { lock.unlock() }; return reconnectCount }
     public var stalls: Int { lock.lock(); defer { lock.unlock() }; return stallCount }
+    /// Capture -> arrival of the frame `next()` returned last, when the source tells capture
+    /// times (same-host or NTP-synchronised clocks); read it on the thread that calls `next()`.
+    public private(set) var lastCaptureLag: Double?
     /// Seconds (on `clock`) when the last frame arrived.
     public var lastFrameAt: Double { lock.lock(); defer { lock.unlock() }; return lastFrameClock }
 
@@ -223,6 +226,7 @@ public final class LiveSource: @unchecked Sendable {
     private func restamp(_ frame: VideoFrame) throws(EPRError) -> VideoFrame {
         let now = clock
         let sourceSeconds = frame.seconds
+        lastCaptureLag = captureLag(sourceSeconds: sourceSeconds)
         var t: Double
         if let a = anchor {
             t = a.clock + (sourceSeconds - a.source)
@@ -263,6 +267,17 @@ public final class LiveSource: @unchecked Sendable {
             downSince = nil
         }
         return item
+    }
+
+    /// Seconds from capture to arrival when the stream maps its timestamps to wall-clock time
+    /// (RTSP: RTCP sender reports give the NTP time of pts 0), else nil.
+    private func captureLag(sourceSeconds: Double) -> Double? {
+        guard let origin = current?.startTimeRealtime, origin > 0, origin != cff_nopts_value() else { return nil }
+        var tv = timeval()
+        gettimeofday(&tv, nil)
+        let wall = Double(tv.tv_sec) + Double(tv.tv_usec) / 1e6
+        let lag = wall - (Double(origin) / 1e6 + sourceSeconds)
+        return lag > -1 && lag < 60 ? lag : nil
     }
 
     /// A reconnection that brought another picture size is scaled to the first one's.

@@ -75,7 +75,7 @@ struct LiveOutput {
     /// pipeline sees it (now minus its latency), so that the frames that come after a reconnect
     /// still follow in time order.
     mutating func fillIfOffline(sink: VideoSink) throws(EPRError) {
-        guard sourceIsQuiet, let last = lastGood else { return }
+        guard sourceIsQuiet, !source.isStopped, let last = lastGood else { return }
         let horizon = source.ticks(atClock: source.clock - latency)
         var written = 0
         while lastPTS + frameTicks <= horizon && written < 50 {

@@ -45,10 +45,15 @@ public struct LiveSummary: Sendable {
     /// Frames that surfaced after the notice frames covering their time (dropped, not written).
     public let lateFrames: Int
     public let framesReceived: Int
+    /// Deepest the live frame queue got, and its capacity.
+    public let frameQueueMaxDepth: Int
+    public let frameQueueCapacity: Int
     /// Run start -> first annotated frame written.
     public let firstFrameSeconds: Double?
     /// Each outage: disconnect detected -> frames flowing again.
     public let reconnectSeconds: [Double]
+    /// Captured at the source -> written, when the stream tells capture times (RTSP sender reports).
+    public let glassToGlass: LatencyHistogram?
 }
 
 /// What a finished run reports.
@@ -73,18 +78,22 @@ public struct RunSummary: Sendable {
 struct DecodedFrame: @unchecked Sendable {
     let frame: VideoFrame
     let decodedAt: Double
+    /// Live sources that tell capture times: when the frame was captured, on the same clock.
+    var capturedAt: Double? = nil
 }
 
 /// A frame with its own mask, ready to blend.
 struct SegmentedFrame: @unchecked Sendable {
     let segmentation: Segmentation
     let decodedAt: Double
+    var capturedAt: Double? = nil
 }
 
 /// An annotated frame ready to encode.
 struct AnnotatedFrame: @unchecked Sendable {
     let frame: VideoFrame
     let decodedAt: Double
+    var capturedAt: Double? = nil
 }
 
 /// The main job: Source -> Runner (preprocess + async inference) -> Compositor -> Sink, each on
@@ -194,7 +203,8 @@ public final class Pipeline: @unchecked Sendable {
                         if live == nil { stats.record(.decode, decodedAt - started) }  // live: mostly network wait
                         stats.frameDecoded()
                         count += 1
-                        if !frames.push(DecodedFrame(frame: frame, decodedAt: decodedAt)) { return }
+                        let capturedAt = live?.lastCaptureLag.map { decodedAt - $0 }
+                        if !frames.push(DecodedFrame(frame: frame, decodedAt: decodedAt, capturedAt: capturedAt)) { return }
                     case .audio(let packet):
                         if !audio.push(packet) { return }
                     }
@@ -207,21 +217,22 @@ public final class Pipeline: @unchecked Sendable {
         }
 
         let inferenceThread = StageThread(name: "inference") {
-            var decodedAt: [Int: Double] = [:]
+            var decodedAt: [Int: (Double, Double?)] = [:]
             func forward(_ results: [Segmentation]) -> Bool {
                 for result in results {
                     stats.record(.preprocess, result.preprocessSeconds)
                     stats.record(.infer, result.inferSeconds)
                     stats.record(.postprocess, result.postprocessSeconds)
                     let seq = result.frame.sequence
-                    let item = SegmentedFrame(segmentation: result, decodedAt: decodedAt.removeValue(forKey: seq) ?? now())
+                    let times = decodedAt.removeValue(forKey: seq) ?? (now(), nil)
+                    let item = SegmentedFrame(segmentation: result, decodedAt: times.0, capturedAt: times.1)
                     if !segmented.push(item) { return false }
                 }
                 return true
             }
             do {
                 while let item = frames.pop() {
-                    decodedAt[item.frame.sequence] = item.decodedAt
+                    decodedAt[item.frame.sequence] = (item.decodedAt, item.capturedAt)
                     guard forward(try runner.submit(item.frame)) else { return }
                 }
                 if failure.error == nil { guard forward(try runner.drain()) else { return } }
@@ -241,7 +252,7 @@ public final class Pipeline: @unchecked Sendable {
                                                frameIndex: frame.sequence)
                     try compositor.compose(frame, labels: item.segmentation.labels, stats: overlay)
                     stats.record(.compose, now() - started)
-                    if !annotated.push(AnnotatedFrame(frame: frame, decodedAt: item.decodedAt)) { return }
+                    if !annotated.push(AnnotatedFrame(frame: frame, decodedAt: item.decodedAt, capturedAt: item.capturedAt)) { return }
                 }
                 annotated.close()
             } catch {
@@ -254,6 +265,7 @@ public final class Pipeline: @unchecked Sendable {
         let started = now()
         var lastReport = 0.0
         var firstFrameAt: Double?
+        var glassToGlass = LatencyHistogram()
         var liveOutput = try live.map { source throws(EPRError) in try LiveOutput(source: source, log: log) }
         let queueDepths = { [("frames", frames.count), ("segmented", segmented.count), ("encode", annotated.count)] }
         do {
@@ -284,6 +296,7 @@ public final class Pipeline: @unchecked Sendable {
                 let t1 = now()
                 stats.record(.encode, t1 - t0)
                 stats.record(.endToEnd, t1 - item.decodedAt)
+                if let captured = item.capturedAt { glassToGlass.record(t1 - captured) }
                 stats.frameWritten()
                 if firstFrameAt == nil { firstFrameAt = t1 - runStarted }
                 liveOutput?.wrote(item.frame, latency: t1 - item.decodedAt, droppedSoFar: frames.droppedCount)
@@ -332,8 +345,11 @@ public final class Pipeline: @unchecked Sendable {
         if let live, let out = liveOutput, case .live(_, let outages) = source {
             summary.live = LiveSummary(reconnects: live.reconnects, stalls: live.stalls, offlineFrames: out.offlineFrames,
                                        lateFrames: out.lateFrames,
-                                       framesReceived: stats.framesDecoded, firstFrameSeconds: firstFrameAt,
-                                       reconnectSeconds: outages.all)
+                                       framesReceived: stats.framesDecoded,
+                                       frameQueueMaxDepth: frames.maxDepth, frameQueueCapacity: frames.capacity,
+                                       firstFrameSeconds: firstFrameAt,
+                                       reconnectSeconds: outages.all,
+                                       glassToGlass: glassToGlass.count > 0 ? glassToGlass : nil)
         }
         return summary
     }

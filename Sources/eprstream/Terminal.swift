@@ -45,10 +45,13 @@ enum Terminal {
             lines.append(String(format: "live: %d frames received, %d dropped (back-pressure), %d reconnects, %d stalls, %d offline frames",
                                 live.framesReceived, s.framesDropped, live.reconnects, live.stalls, live.offlineFrames)
                 + (live.lateFrames > 0 ? ", \(live.lateFrames) late frames skipped" : ""))
-            var timing: [String] = []
+            var timing = ["frame queue depth max \(live.frameQueueMaxDepth)/\(live.frameQueueCapacity)"]
             if let first = live.firstFrameSeconds { timing.append(String(format: "first annotated frame after %.2f s", first)) }
             if !live.reconnectSeconds.isEmpty {
                 timing.append("reconnected after " + live.reconnectSeconds.map { String(format: "%.2f s", $0) }.joined(separator: ", "))
+            }
+            if let g = live.glassToGlass {
+                timing.append(String(format: "glass-to-glass p50 %.0f ms, p95 %.0f ms", g.percentile(0.5) * 1000, g.percentile(0.95) * 1000))
             }
             if !timing.isEmpty { lines.append("live: " + timing.joined(separator: "; ")) }
         }
