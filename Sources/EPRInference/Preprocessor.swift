@@ -118,7 +118,7 @@ public final class Preprocessor {
 
 /// Per-pixel argmax over `classes` contiguous planes of `count` scores; ties keep the lower class
 /// (as torch.argmax does). One pass over the scores, 16 pixels at a time, with no scratch buffer.
-func argmax(_ scores: UnsafePointer<Float>, classes: Int, count: Int, into labels: UnsafeMutablePointer<UInt8>) {
+public func argmax(_ scores: UnsafePointer<Float>, classes: Int, count: Int, into labels: UnsafeMutablePointer<UInt8>) {
     if classes < 2 || count <= 0 {
         labels.update(repeating: 0, count: max(count, 0))
         return

@@ -1,4 +1,4 @@
-@testable import EPRInference
+import EPRInference
 import Testing
 
 /// The vectorised argmax against a plain scalar reference: every size around the 16-pixel blocks,
