@@ -97,7 +97,7 @@ RGB, 360x480 (HxW) by default, `x = (pixel - mean) / std` on the 0-255 scale, me
 SGD momentum %(momentum)s, base lr %(lr)s with poly decay (power %(poly)s) over %(total)d epochs,
 weight decay %(wd)s, batch %(batch)d, random scale 0.5-2.0, pad with void, random crop
 %(crop)s, horizontal flip, cross-entropy ignoring void with ENet class weights
-(1/ln(1.02 + p)). PyTorch 1.13 on 2 CPU cores shared with other work (nice 10), %(device)s.
+(1/ln(1.02 + p)). PyTorch 1.13, device %(device)s (here: 2 CPU cores shared with Swift builds, nice 10, 1 thread).
 Epochs done: %(done)d of %(total)d; training time so far %(time)s (validation included).
 Best val mIoU during training (PyTorch, unfolded model): %(best)s%% at epoch %(best_ep)s.
 
