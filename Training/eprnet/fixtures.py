@@ -52,7 +52,8 @@ def main(argv=None):
 
 Made by `Training/eprnet/fixtures.py` (regenerate with `make fixtures` whenever the shipped
 model changes). Each PNG is 8-bit greyscale, 480x360, pixel value = class id 0..10 (argmax of
-`logits`), for the CamVid val frame of the same name (`../shared/datasets/camvid/val/`).
+`logits`), for the CamVid val frame of the same name (`/work/shared/datasets/camvid/val/`, i.e.
+`../shared/datasets/camvid/val/` from the repo root).
 
 - model: `Models/%s` (model_name `%s`, checkpoint epoch %s, sha256 `%s`)
 - run with: ONNX Runtime %s, CPU, fp32
