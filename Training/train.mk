@@ -28,13 +28,21 @@ $(TRAIN_VENV)/.ready:
 training-venv: $(TRAIN_VENV)/.ready
 
 # Long runs go to the background (nice, nohup); the log is Training/$(RUN_DIR)/train.out.
+# Two processes on one run directory would overwrite each other's checkpoints.
+define refuse_if_running
+	@if [ -f Training/$(RUN_DIR)/pid ] && kill -0 "$$(cat Training/$(RUN_DIR)/pid)" 2>/dev/null; then \
+	  echo "Training/$(RUN_DIR) is already being trained (pid $$(cat Training/$(RUN_DIR)/pid))"; exit 1; fi
+endef
+
 train: $(TRAIN_VENV)/.ready
+	$(refuse_if_running)
 	@test ! -e Training/$(RUN_DIR)/last.pt || { echo "Training/$(RUN_DIR) already has a run: make train-resume"; exit 1; }
 	mkdir -p Training/$(RUN_DIR)
 	cd Training && nohup nice -n 10 $(TRAIN_PY) -m eprnet.train --model $(MODEL) --out $(RUN_DIR) --device $(DEVICE) --threads $(THREADS) $(TRAIN_ARGS) >> $(RUN_DIR)/train.out 2>&1 & echo "$$!" > Training/$(RUN_DIR)/pid
 	@echo "training in the background; log: Training/$(RUN_DIR)/train.out"
 
 train-resume: $(TRAIN_VENV)/.ready
+	$(refuse_if_running)
 	cd Training && nohup nice -n 10 $(TRAIN_PY) -m eprnet.train --out $(RUN_DIR) --device $(DEVICE) --threads $(THREADS) --resume >> $(RUN_DIR)/train.out 2>&1 & echo "$$!" > Training/$(RUN_DIR)/pid
 	@echo "resumed in the background; log: Training/$(RUN_DIR)/train.out"
 
