@@ -50,8 +50,13 @@ public final class LiveSource: @unchecked Sendable {
 
     public let url: String
     public let options: LiveSourceOptions
-    /// The stream as the pipeline sees it: the first connection's size and rate, `timeBase`, start 0.
-    public let video: VideoStreamInfo
+    /// The stream as the pipeline sees it: the first connection's size and rate, `timeBase`,
+    /// start 0. Valid once `open()` has returned.
+    public var video: VideoStreamInfo {
+        guard let info = openedVideo else { preconditionFailure("LiveSource.video read before open()") }
+        return info
+    }
+    private var openedVideo: VideoStreamInfo?
 
     private let deadline: InterruptDeadline
     private let onEvent: @Sendable (LiveSourceEvent) -> Void
@@ -71,21 +76,27 @@ public final class LiveSource: @unchecked Sendable {
     private var stallCount = 0
     private var lastFrameClock = 0.0
 
-    /// Connects (retrying as `options` allow; `onEvent` hears of each failed attempt).
+    /// Connects nothing yet (see `open()`), so that `stop()` can reach a first connection that hangs.
     public init(url: String, options: LiveSourceOptions = LiveSourceOptions(),
-                onEvent: @escaping @Sendable (LiveSourceEvent) -> Void = { _ in }) throws(EPRError) {
+                onEvent: @escaping @Sendable (LiveSourceEvent) -> Void = { _ in }) {
         self.url = url
         self.options = options
         self.onEvent = onEvent
         deadline = InterruptDeadline(timeout: options.stallTimeout)
+    }
+
+    /// Makes the first connection, retrying as `options` allow (`onEvent` hears of each failed
+    /// attempt); throws when it gives up or `stop()` was called meanwhile.
+    public func open() throws(EPRError) {
         let first = try LiveSource.connect(url: url, options: options, deadline: deadline, onEvent: onEvent,
-                                           attemptsSoFar: 0, shouldStop: { false }, sleep: { Thread.sleep(forTimeInterval: $0) })
-        guard let source = first else { throw EPRError(.stream, "cannot read \(url): stopped") }
+                                           attemptsSoFar: 0, shouldStop: { [unowned self] in isStopped },
+                                           sleep: { [unowned self] in _ = wait($0) })
+        guard let source = first else { throw EPRError(.stream, "cannot read \(url): stopped before it connected") }
         current = source
         let v = source.video
-        video = VideoStreamInfo(width: v.width, height: v.height, timeBase: LiveSource.timeBase,
-                                frameRate: v.frameRate, estimatedFrameCount: nil, durationSeconds: nil,
-                                codecName: v.codecName, sampleAspectRatio: v.sampleAspectRatio, startTime: 0)
+        openedVideo = VideoStreamInfo(width: v.width, height: v.height, timeBase: LiveSource.timeBase,
+                                      frameRate: v.frameRate, estimatedFrameCount: nil, durationSeconds: nil,
+                                      codecName: v.codecName, sampleAspectRatio: v.sampleAspectRatio, startTime: 0)
         downSince = 0
     }
 
@@ -123,6 +134,7 @@ public final class LiveSource: @unchecked Sendable {
     /// The next frame; reconnects as needed (blocking meanwhile). Nil once stopped; throws when
     /// the source is gone for good (`maxReconnects` failed attempts in a row).
     public func next() throws(EPRError) -> VideoFrame? {
+        precondition(openedVideo != nil, "LiveSource.next() before open()")
         while !isStopped {
             if current == nil {
                 let source = try LiveSource.connect(url: url, options: options, deadline: deadline, onEvent: onEvent,

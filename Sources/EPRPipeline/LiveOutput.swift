@@ -23,6 +23,8 @@ struct LiveOutput {
     private var latency = 0.0
     private var lastPTS: Int64 = -1
     private(set) var offlineFrames = 0
+    /// Notices were written and no new frame has reached the output since.
+    private var awaitingResume = false
     /// Frames that arrived after the notice frames covering their time had been written.
     private(set) var lateFrames = 0
     private var noticeSequence = 0
@@ -57,6 +59,7 @@ struct LiveOutput {
     mutating func wrote(_ frame: VideoFrame, latency: Double, droppedSoFar: Int) {
         lastGood = frame
         card = nil
+        awaitingResume = false
         lastPTS = max(lastPTS, frame.pts)
         self.latency = max(0, latency)
         if droppedSoFar > seenDrops {
@@ -75,7 +78,9 @@ struct LiveOutput {
     /// pipeline sees it (now minus its latency), so that the frames that come after a reconnect
     /// still follow in time order.
     mutating func fillIfOffline(sink: VideoSink) throws(EPRError) {
-        guard sourceIsQuiet, !source.isStopped, let last = lastGood else { return }
+        // After a reconnect the notices go on until the first new frame reaches the output (it left
+        // the source a pipeline latency ago), so the output has no hole where the pipeline refills.
+        guard sourceIsQuiet || awaitingResume, !source.isStopped, let last = lastGood else { return }
         let horizon = source.ticks(atClock: source.clock - latency)
         var written = 0
         while lastPTS + frameTicks <= horizon && written < 50 {
@@ -91,6 +96,7 @@ struct LiveOutput {
                                       duration: frameTicks))
             noticeSequence += 1
             offlineFrames += 1
+            awaitingResume = true
             written += 1
             lastPTS = pts
         }

@@ -145,8 +145,6 @@ public final class Pipeline: @unchecked Sendable {
         let source = try openSource()
         defer { source.close() }
         let live = source.live
-        stopLock.lock(); liveSource = live; let stopEarly = stopRequested; stopLock.unlock()
-        if stopEarly { live?.stop() }
 
         var runnerOptions = RunnerOptions()
         runnerOptions.inputHeight = settings.inputHeight
@@ -368,7 +366,7 @@ public final class Pipeline: @unchecked Sendable {
         options.decoderThreads = settings.decoderThreads
         let log = self.log ?? { _ in }
         let outages = OutageLog()
-        let source = try LiveSource(url: input, options: options) { event in
+        let source = LiveSource(url: input, options: options) { event in
             switch event {
             case .disconnected(let reason, let stalled):
                 log(stalled ? "source stalled: \(reason) (the source stopped sending; not back-pressure); reconnecting"
@@ -384,6 +382,10 @@ public final class Pipeline: @unchecked Sendable {
                 }
             }
         }
+        // Registered before connecting, so that Ctrl-C reaches a first connection that hangs.
+        stopLock.lock(); liveSource = source; let stopEarly = stopRequested; stopLock.unlock()
+        if stopEarly { source.stop() }
+        try source.open()
         return .live(source, outages)
     }
 

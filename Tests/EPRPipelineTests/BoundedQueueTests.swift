@@ -66,3 +66,18 @@ final class ManagedCounter: @unchecked Sendable {
     func increment() { lock.lock(); count += 1; lock.unlock() }
     var value: Int { lock.lock(); defer { lock.unlock() }; return count }
 }
+
+@Suite struct BoundedQueueTimeoutTests {
+    @Test func popWithTimeoutReturnsItemsTimesOutAndSeesClose() {
+        let queue = BoundedQueue<Int>(capacity: 2, policy: .dropOldest)
+        let started = Date()
+        guard case .timedOut = queue.pop(timeout: 0.1) else { Issue.record("expected a timeout"); return }
+        #expect(Date().timeIntervalSince(started) >= 0.09)
+        queue.push(7)
+        guard case .item(let value) = queue.pop(timeout: 1) else { Issue.record("expected an item"); return }
+        #expect(value == 7)
+        Thread { Thread.sleep(forTimeInterval: 0.05); queue.close() }.start()
+        guard case .closed = queue.pop(timeout: 5) else { Issue.record("expected closed"); return }
+        #expect(Date().timeIntervalSince(started) < 2)
+    }
+}

@@ -73,3 +73,27 @@ import Testing
         #expect(throws: EPRError.self) { try PipelineSettings.parseInputSize("0x8") }
     }
 }
+
+@Suite struct LivePresetTests {
+    @Test func liveKeysApply() throws {
+        var settings = PipelineSettings()
+        #expect(settings.liveFrameQueueCapacity == 2 && settings.rtspTransport == "tcp" && settings.stallTimeout == 5)
+        #expect(settings.maxReconnects == nil)
+        try PresetLoader.apply(yaml: "live:\n  frame_queue: 3\n  rtsp_transport: udp\n  stall_timeout: 2.5\n  max_reconnects: 4\n",
+                               source: "test.yaml", to: &settings)
+        #expect(settings.liveFrameQueueCapacity == 3)
+        #expect(settings.rtspTransport == "udp")
+        #expect(settings.stallTimeout == 2.5)
+        #expect(settings.maxReconnects == 4)
+    }
+
+    @Test func badLiveValuesAreNamed() {
+        var settings = PipelineSettings()
+        #expect(throws: EPRError.self) {
+            try PresetLoader.apply(yaml: "live:\n  rtsp_transport: http\n", source: "t.yaml", to: &settings)
+        }
+        #expect(throws: EPRError.self) {
+            try PresetLoader.apply(yaml: "live:\n  stall_timeout: 0\n", source: "t.yaml", to: &settings)
+        }
+    }
+}
