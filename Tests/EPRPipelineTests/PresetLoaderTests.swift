@@ -87,6 +87,18 @@ import Testing
         #expect(settings.maxReconnects == 4)
     }
 
+    @Test func rtspCameraPresetLoads() throws {
+        let preset = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Pipelines/rtsp-camera.yaml").path
+        var settings = PipelineSettings()
+        try PresetLoader.apply(file: preset, to: &settings)
+        #expect(settings.liveFrameQueueCapacity == 2)
+        #expect(settings.stallTimeout == 5)
+        #expect(settings.rtspTransport == "tcp")
+        #expect(settings.maxReconnects == nil)
+        #expect(settings.modelPath?.hasSuffix("Models/eprnet-camvid-int8.xml") == true)
+    }
+
     @Test func badLiveValuesAreNamed() {
         var settings = PipelineSettings()
         #expect(throws: EPRError.self) {
