@@ -65,7 +65,8 @@ public final class LiveSource: @unchecked Sendable {
     private var anchor: (clock: Double, source: Double)?
     private var lastTicks: Int64 = -1
     private var sequence = 0
-    private var scaler: OpaquePointer?
+    /// A reconnection that brought another picture size is scaled to the first one's.
+    private lazy var rescaler = YUV420Scaler(width: video.width, height: video.height)
     private var downSince: Double?
     private var attemptsThisOutage = 0
 
@@ -105,7 +106,6 @@ public final class LiveSource: @unchecked Sendable {
     public func close() {
         current?.close()
         current = nil
-        if let s = scaler { sws_freeContext(s); scaler = nil }
     }
 
     /// Ends the run: a blocked connect or read returns at once and `next()` returns nil.
@@ -260,7 +260,7 @@ public final class LiveSource: @unchecked Sendable {
             av_frame_move_ref(moved, frame.avFrame)
             out = moved
         } else {
-            out = try rescale(frame.avFrame)
+            out = try rescaler.scale(frame.avFrame, what: url)
         }
         out.pointee.pts = pts
         let item = VideoFrame(taking: out, sequence: sequence, pts: pts, timeBase: LiveSource.timeBase, duration: duration)
@@ -292,25 +292,6 @@ public final class LiveSource: @unchecked Sendable {
         return lag > -1 && lag < 60 ? lag : nil
     }
 
-    /// A reconnection that brought another picture size is scaled to the first one's.
-    private func rescale(_ src: UnsafeMutablePointer<AVFrame>) throws(EPRError) -> UnsafeMutablePointer<AVFrame> {
-        scaler = sws_getCachedContext(scaler, src.pointee.width, src.pointee.height, AVPixelFormat(rawValue: src.pointee.format),
-                                      Int32(video.width), Int32(video.height), AV_PIX_FMT_YUV420P, SWS_BILINEAR, nil, nil, nil)
-        guard let sws = scaler, let dst = av_frame_alloc() else {
-            throw EPRError(.codec, "cannot scale frames of \(url) to \(video.width)x\(video.height)")
-        }
-        dst.pointee.width = Int32(video.width)
-        dst.pointee.height = Int32(video.height)
-        dst.pointee.format = AV_PIX_FMT_YUV420P.rawValue
-        var ret = av_frame_get_buffer(dst, 0)
-        if ret >= 0 { ret = sws_scale_frame(sws, dst, src) }
-        if ret < 0 {
-            var d: UnsafeMutablePointer<AVFrame>? = dst
-            av_frame_free(&d)
-            throw EPRError(.codec, "cannot scale frames of \(url): \(ffmpegErrorString(ret))")
-        }
-        return dst
-    }
 }
 
 /// Whether `input` names a live network stream rather than a file.

@@ -18,7 +18,8 @@ public final class MediaSource: @unchecked Sendable {
     private var decoder: UnsafeMutablePointer<AVCodecContext>?
     private var packet: UnsafeMutablePointer<AVPacket>?
     private var frame: UnsafeMutablePointer<AVFrame>?
-    private var scaler: OpaquePointer?
+    /// Any pixel format or size -> yuv420p at the stream's size.
+    private lazy var converter = YUV420Scaler(width: video.width, height: video.height)
     private let videoIndex: Int32
     private let audioByIndex: [Int32: AudioStreamInfo]
     /// One frame's duration in stream time base, from the frame rate (1 if unknown).
@@ -193,7 +194,6 @@ public final class MediaSource: @unchecked Sendable {
         if decoder != nil { avcodec_free_context(&decoder) }
         if packet != nil { av_packet_free(&packet) }
         if frame != nil { av_frame_free(&frame) }
-        if let s = scaler { sws_freeContext(s); scaler = nil }
         finished = true
     }
 
@@ -294,7 +294,7 @@ public final class MediaSource: @unchecked Sendable {
             av_frame_move_ref(moved, frm)
             out = moved
         } else {
-            out = try convert(frm)
+            out = try converter.scale(frm, what: url)
             av_frame_unref(frm)
         }
         out.pointee.pts = pts
@@ -303,31 +303,6 @@ public final class MediaSource: @unchecked Sendable {
         return item
     }
 
-    /// Any pixel format or size -> yuv420p at the stream's size.
-    private func convert(_ src: UnsafeMutablePointer<AVFrame>) throws(EPRError) -> UnsafeMutablePointer<AVFrame> {
-        scaler = sws_getCachedContext(scaler, src.pointee.width, src.pointee.height,
-                                      AVPixelFormat(rawValue: src.pointee.format),
-                                      Int32(video.width), Int32(video.height), AV_PIX_FMT_YUV420P,
-                                      SWS_BILINEAR, nil, nil, nil)
-        guard let sws = scaler else {
-            let name = av_get_pix_fmt_name(AVPixelFormat(rawValue: src.pointee.format)).map { String(cString: $0) } ?? "?"
-            throw EPRError(.codec, "cannot convert \(name) frames of \(url) to yuv420p")
-        }
-        guard let dst = av_frame_alloc() else { throw EPRError(.internalFailure, "out of memory allocating a frame") }
-        dst.pointee.width = Int32(video.width)
-        dst.pointee.height = Int32(video.height)
-        dst.pointee.format = AV_PIX_FMT_YUV420P.rawValue
-        var ret = av_frame_get_buffer(dst, 0)
-        if ret >= 0 { ret = sws_scale_frame(sws, dst, src) }
-        if ret < 0 {
-            var d: UnsafeMutablePointer<AVFrame>? = dst
-            av_frame_free(&d)
-            throw EPRError(.codec, "cannot convert frames of \(url) to yuv420p: \(ffmpegErrorString(ret))")
-        }
-        _ = av_frame_copy_props(dst, src)
-        dst.pointee.color_range = AVCOL_RANGE_MPEG   // swscale's yuv420p output is limited range
-        return dst
-    }
 
     private func noteDamage(_ code: Int32) { noteDamage(text: ffmpegErrorString(code)) }
 

@@ -18,8 +18,7 @@ struct BenchCommand: ParsableCommand {
     @Argument(help: "Input video file.")
     var input: String
 
-    @Option(help: "Model: ONNX or OpenVINO IR (.xml). Default: the shipped CamVid EPRNet (int8 if present).")
-    var model: String?
+    @OptionGroup var modelOptions: ModelOptions
 
     @Option(help: "Pipeline preset (YAML). Flags override it.")
     var pipeline: String?
@@ -30,8 +29,6 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Repeats of each measurement; the median is reported.")
     var repeats = 3
 
-    @Option(name: .customLong("input-size"), help: "Network input HxW, multiples of 8 (default: short side 360, frame's aspect).")
-    var inputSize: String?
 
     @Option(help: "Write the results as JSON to this file.")
     var json: String?
@@ -44,13 +41,7 @@ struct BenchCommand: ParsableCommand {
         do throws(EPRError) {
             var settings = PipelineSettings()
             if let pipeline { try PresetLoader.apply(file: pipeline, to: &settings) }
-            if let model { settings.modelPath = model }
-            if settings.modelPath == nil { settings.modelPath = try ModelLocator.defaultModel() }
-            if let inputSize {
-                let size = try PipelineSettings.parseInputSize(inputSize)
-                settings.inputHeight = size.height
-                settings.inputWidth = size.width
-            }
+            try modelOptions.apply(to: &settings)
             var options = BenchmarkOptions(input: input, settings: settings)
             options.frames = frames
             options.repeats = repeats

@@ -16,11 +16,8 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "List of 'image label' pairs, relative to the dataset folder (e.g. val.txt).")
     var list: String
 
-    @Option(help: "Model: ONNX or OpenVINO IR. Default: the shipped CamVid EPRNet (int8 if present).")
-    var model: String?
+    @OptionGroup var modelOptions: ModelOptions
 
-    @Option(name: .customLong("input-size"), help: "Network input HxW (default: short side 360, image aspect).")
-    var inputSize: String?
 
     @Flag(name: .customLong("through-video"), help: "Also encode the frames as 15 fps H.264 and score the decoded video.")
     var throughVideo = false
@@ -41,14 +38,11 @@ struct EvalCommand: ParsableCommand {
     }
 
     private func execute() throws(EPRError) {
-        let modelPath: String
-        if let model { modelPath = model } else { modelPath = try ModelLocator.defaultModel() }
-        var options = EvaluationOptions(modelPath: modelPath)
-        if let inputSize {
-            let size = try PipelineSettings.parseInputSize(inputSize)
-            options.inputHeight = size.height
-            options.inputWidth = size.width
-        }
+        var settings = PipelineSettings()
+        try modelOptions.apply(to: &settings)
+        var options = EvaluationOptions(modelPath: settings.modelPath!)
+        options.inputHeight = settings.inputHeight
+        options.inputWidth = settings.inputWidth
         options.saveMasksTo = saveMasks
         let data = try LabelledDataset(root: dataset, list: list)
 

@@ -19,14 +19,11 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Pipeline preset (YAML), e.g. Pipelines/dashcam.yaml. Flags override it.")
     var pipeline: String?
 
-    @Option(help: "Model: ONNX or OpenVINO IR (.xml). Default: the shipped CamVid EPRNet (int8 if present).")
-    var model: String?
+    @OptionGroup var modelOptions: ModelOptions
 
     @Option(help: "Overlay opacity, 0...1 (default 0.5).")
     var alpha: Float?
 
-    @Option(name: .customLong("input-size"), help: "Network input HxW, multiples of 8 (default: short side 360, frame's aspect).")
-    var inputSize: String?
 
     @Option(name: .customLong("max-frames"), help: "Stop after N frames (live input: N annotated frames written).")
     var maxFrames: Int?
@@ -67,16 +64,10 @@ struct RunCommand: ParsableCommand {
     private func resolveSettings() throws(EPRError) -> PipelineSettings {
         var settings = PipelineSettings()
         if let pipeline { try PresetLoader.apply(file: pipeline, to: &settings) }
-        if let model { settings.modelPath = model }
-        if settings.modelPath == nil { settings.modelPath = try ModelLocator.defaultModel() }
+        try modelOptions.apply(to: &settings)
         if let alpha {
             guard (0...1).contains(alpha) else { throw EPRError(.config, "--alpha must be between 0 and 1, got \(alpha)") }
             settings.alpha = alpha
-        }
-        if let inputSize {
-            let size = try PipelineSettings.parseInputSize(inputSize)
-            settings.inputHeight = size.height
-            settings.inputWidth = size.width
         }
         if noLegend { settings.showLegend = false }
         if noStats { settings.showStats = false }
