@@ -69,7 +69,7 @@ model-card: $(TRAIN_VENV)/.ready
 	cd Training && $(TRAIN_PY) -m eprnet.card --run $(RUN_DIR) --name $(MODEL)-camvid
 
 # Everything shipped in Models/ (and the Swift fixtures) from the run's best.pt.
-models: export eval-model quantize fixtures model-card
+models: export eval-model quantize fixtures eval-reference model-card
 
 test-training: $(TRAIN_VENV)/.ready
 	cd Training && $(TRAIN_PY) -m pytest
