@@ -132,8 +132,12 @@ enum Probe {
     }
 
     /// Errors ffmpeg reports while decoding the whole file (empty = plays cleanly).
-    static func decodeErrors(_ path: String) throws -> String {
-        let result = try run("/usr/bin/ffmpeg", ["-v", "error", "-i", path, "-f", "null", "-"])
+    /// `keepTimestamps` decodes without the CLI's constant-frame-rate conversion, which complains
+    /// about frames closer than one nominal frame apart: live outputs carry arrival times, and a
+    /// loaded machine delivers frames in bursts.
+    static func decodeErrors(_ path: String, keepTimestamps: Bool = false) throws -> String {
+        let passthrough = keepTimestamps ? ["-fps_mode", "passthrough"] : []
+        let result = try run("/usr/bin/ffmpeg", ["-v", "error", "-i", path] + passthrough + ["-f", "null", "-"])
         return result.stderr + (result.status == 0 ? "" : "exit \(result.status)")
     }
 

@@ -3,6 +3,8 @@
 The Swift runner reads the same values from the exported model's metadata
 (see export.metadata()), so changing them here changes them everywhere.
 """
+import os
+
 
 # ImageNet statistics on the 0-255 scale, RGB order: x = (pixel - MEAN) / STD.
 MEAN = (123.675, 116.28, 103.53)
@@ -24,7 +26,9 @@ NUM_CLASSES = len(CLASS_NAMES)
 
 INPUT_SIZE = (360, 480)  # default network input, H x W (CamVid frames as they are)
 
-DATASET_ROOT = "/work/shared/datasets/camvid"
+# shared/ sits beside the checkout (Training/eprnet/ -> repo -> its parent); EPR_CAMVID overrides.
+DATASET_ROOT = os.environ.get("EPR_CAMVID") or os.path.normpath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "datasets", "camvid"))
 
 
 def metadata(model_name):
