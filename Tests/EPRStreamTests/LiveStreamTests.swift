@@ -396,6 +396,9 @@ final class LiveRun: @unchecked Sendable {
                       stderr: stderrText, wall: Date().timeIntervalSince(started))
     }
 
+    /// Ctrl-C.
+    func interrupt() { if process.isRunning { process.interrupt() } }
+
     func kill() {
         if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
     }

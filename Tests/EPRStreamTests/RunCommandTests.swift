@@ -45,7 +45,11 @@ import Testing
         let long = dir.appendingPathComponent("long.mkv").path
         try run("/usr/bin/ffmpeg", ["-v", "error", "-stream_loop", "5", "-i", Repo.dashcam, "-c", "copy", long])
         let output = dir.appendingPathComponent("interrupted.mp4").path
-        let result = try run(Repo.binary, ["run", long, "-o", output, "--quiet"], interruptAfter: 4)
+        // Ctrl-C once frames are being written (the first progress line), however loaded the machine.
+        let running = try LiveRun(["run", long, "-o", output])
+        #expect(running.waitForLine(containing: "progress:", timeout: 240) != nil, "no progress: \(running.stderrText)")
+        running.interrupt()
+        let result = try running.wait(timeout: 120)
         #expect(result.status == 0, "stderr: \(result.stderr)")
         #expect(result.stderr.contains("interrupted"))
         let frames = try Probe.video(output).frames
