@@ -28,12 +28,15 @@ if ((${#missing[@]})); then
 fi
 
 # The pyenv/system `python3` without Debian's torch: nncf breaks when torch 1.13 is importable.
+# This venv serves the Swift build (OpenVINO's C API) and the int8 quantisation (nncf).
 PY=${EPR_PYTHON:-python3}
-if ! .venv-ov/bin/python -c "import openvino, sys; sys.exit(openvino.__version__.split('-')[0] != '$OPENVINO_VERSION')" 2>/dev/null; then
-    echo "setup: installing openvino==$OPENVINO_VERSION into .venv-ov"
-    rm -rf .venv-ov
-    "$PY" -m venv .venv-ov
-    .venv-ov/bin/pip install -q --disable-pip-version-check "openvino==$OPENVINO_VERSION"
+OV_PACKAGES=("openvino==$OPENVINO_VERSION" "nncf==3.4.0" "onnx==1.23.2" "pillow==13.0.0" "numpy==2.4.6")
+if ! .venv-ov/bin/python -c "
+import sys, openvino, nncf, onnx, PIL, numpy
+sys.exit(openvino.__version__.split('-')[0] != '$OPENVINO_VERSION')" 2>/dev/null; then
+    echo "setup: installing ${OV_PACKAGES[*]} into .venv-ov"
+    [ -x .venv-ov/bin/python ] || "$PY" -m venv .venv-ov
+    .venv-ov/bin/pip install -q --disable-pip-version-check "${OV_PACKAGES[@]}"
 fi
 
 ov_dir=$(.venv-ov/bin/python -c "import openvino, os; print(os.path.dirname(openvino.__file__))")
