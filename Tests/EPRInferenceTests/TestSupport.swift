@@ -47,13 +47,19 @@ enum TestSupport {
         return (root ?? candidates[0]).appendingPathComponent("val")
     }
 
-    /// A yuv420p test frame whose luma pattern depends on `sequence`.
-    static func makeFrame(width: Int, height: Int, sequence: Int) -> VideoFrame {
+    /// An empty yuv420p frame with its buffers.
+    static func allocateYUV420(width: Int, height: Int) -> UnsafeMutablePointer<AVFrame> {
         let f = av_frame_alloc()!
         f.pointee.width = Int32(width)
         f.pointee.height = Int32(height)
         f.pointee.format = AV_PIX_FMT_YUV420P.rawValue
         precondition(av_frame_get_buffer(f, 0) >= 0)
+        return f
+    }
+
+    /// A yuv420p test frame whose luma pattern depends on `sequence`.
+    static func makeFrame(width: Int, height: Int, sequence: Int) -> VideoFrame {
+        let f = allocateYUV420(width: width, height: height)
         let ls = f.pointee.linesize
         for y in 0..<height {
             let row = f.pointee.data.0! + y * Int(ls.0)
@@ -69,11 +75,7 @@ enum TestSupport {
 
     /// A yuv420p frame of one colour.
     static func makeUniformFrame(width: Int, height: Int, sequence: Int, y: UInt8, u: UInt8, v: UInt8) -> VideoFrame {
-        let f = av_frame_alloc()!
-        f.pointee.width = Int32(width)
-        f.pointee.height = Int32(height)
-        f.pointee.format = AV_PIX_FMT_YUV420P.rawValue
-        precondition(av_frame_get_buffer(f, 0) >= 0)
+        let f = allocateYUV420(width: width, height: height)
         let ls = f.pointee.linesize
         for row in 0..<height { memset(f.pointee.data.0! + row * Int(ls.0), Int32(y), width) }
         for row in 0..<(height + 1) / 2 {

@@ -35,39 +35,19 @@ struct ProcessResult {
     let data: Data
 }
 
-/// Runs a program to completion (with a hard time limit so a hang fails the test instead of CI).
+/// Runs a program to completion (with a hard time limit so a hang fails the test instead of CI),
+/// optionally sending Ctrl-C after `interruptAfter` seconds.
 @discardableResult
 func run(_ executable: String, _ arguments: [String], timeout: TimeInterval = 300,
          interruptAfter: TimeInterval? = nil) throws -> ProcessResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    let outData = ReadAll(out.fileHandleForReading)
-    let errData = ReadAll(err.fileHandleForReading)
-    let started = Date()
-    var interrupted = false
-    while process.isRunning {
-        Thread.sleep(forTimeInterval: 0.02)
-        let elapsed = Date().timeIntervalSince(started)
-        if let after = interruptAfter, !interrupted, elapsed > after {
-            process.interrupt()
-            interrupted = true
-        }
-        if elapsed > timeout {
-            process.terminate()
-            throw TestFailure("\(executable) \(arguments.joined(separator: " ")) timed out after \(timeout) s")
-        }
+    let child = try LiveRun(arguments, executable: executable)
+    if let after = interruptAfter {
+        let deadline = Date(timeIntervalSinceNow: after)
+        while child.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        child.interrupt()
     }
-    process.waitUntilExit()
-    return ProcessResult(status: process.terminationStatus,
-                         stdout: String(decoding: outData.wait(), as: UTF8.self),
-                         stderr: String(decoding: errData.wait(), as: UTF8.self),
-                         data: outData.wait())
+    let result = try child.wait(timeout: timeout)
+    return ProcessResult(status: result.status, stdout: result.stdout, stderr: result.stderr, data: result.stdoutData)
 }
 
 /// Drains a pipe on its own thread so a chatty child never blocks on a full pipe.
@@ -156,4 +136,122 @@ enum Probe {
         let result = try run("/usr/bin/ffmpeg", ["-v", "error", "-i", path, "-f", "rawvideo", "-pix_fmt", "gray", "-"])
         return [UInt8](result.data)
     }
+}
+
+/// A program running in the background whose stderr lines are timestamped as they arrive.
+final class LiveRun: @unchecked Sendable {
+    struct Result {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+        /// stdout as bytes (raw video from ffmpeg is not text).
+        let stdoutData: Data
+        let wall: Double
+    }
+
+    private let process = Process()
+    private let lock = NSCondition()
+    private var lines: [(Date, String)] = []
+    private let stdoutData: ReadAll
+    private let errDone = DispatchSemaphore(value: 0)
+    private let started = Date()
+
+    init(_ arguments: [String], executable: String = Repo.binary) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        stdoutData = ReadAll(out.fileHandleForReading)
+        let handle = err.fileHandleForReading
+        Thread { [self] in
+            var pending = Data()
+            while true {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                pending += chunk
+                while let nl = pending.firstIndex(of: 10) {
+                    let line = String(decoding: pending[pending.startIndex..<nl], as: UTF8.self)
+                    pending = Data(pending[(nl + 1)...])
+                    lock.lock(); lines.append((Date(), line)); lock.broadcast(); lock.unlock()
+                }
+            }
+            if !pending.isEmpty {
+                lock.lock(); lines.append((Date(), String(decoding: pending, as: UTF8.self))); lock.unlock()
+            }
+            errDone.signal()
+        }.start()
+    }
+
+    var isRunning: Bool { process.isRunning }
+
+    var stderrText: String { lock.lock(); defer { lock.unlock() }; return lines.map(\.1).joined(separator: "\n") }
+
+    /// When the first line containing `text` arrived (waiting up to `timeout` s for it).
+    func waitForLine(containing text: String, timeout: Double) -> Date? {
+        let until = Date(timeIntervalSinceNow: timeout)
+        lock.lock(); defer { lock.unlock() }
+        while true {
+            if let hit = lines.first(where: { $0.1.contains(text) }) { return hit.0 }
+            if !lock.wait(until: until) { return nil }
+        }
+    }
+
+    /// Resident memory of the process (KiB), from /proc.
+    var residentKiB: Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return nil }
+        return Int(line.split(separator: " ").dropFirst().first ?? "")
+    }
+
+    func wait(timeout: Double) throws -> Result {
+        let until = Date(timeIntervalSinceNow: timeout)
+        while process.isRunning {
+            if Date() > until {
+                kill()
+                throw TestFailure("\(process.executableURL?.lastPathComponent ?? "") did not finish within \(timeout) s; stderr: \(stderrText)")
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        process.waitUntilExit()
+        _ = errDone.wait(timeout: .now() + 5)
+        let out = stdoutData.wait()
+        return Result(status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
+                      stderr: stderrText, stdoutData: out, wall: Date().timeIntervalSince(started))
+    }
+
+    /// Ctrl-C.
+    func interrupt() { if process.isRunning { process.interrupt() } }
+
+    func kill() {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+    }
+}
+
+/// A TCP listener that never accepts or answers: an RTSP server that hangs.
+final class SilentListener {
+    let port: Int
+    private let fd: Int32
+
+    init() throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket() failed") }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let descriptor = fd
+        let ok = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, len) == 0 && listen(descriptor, 16) == 0 && getsockname(descriptor, $0, &len) == 0
+            }
+        }
+        guard ok else { Foundation.close(fd); throw TestFailure("cannot listen on loopback") }
+        port = Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    func close() { Foundation.close(fd) }
 }
