@@ -55,8 +55,7 @@ export: $(TRAIN_VENV)/.ready
 # Figures for the model card come from here: the shipped ONNX file run with ONNX Runtime.
 eval-model: $(TRAIN_VENV)/.ready
 	cd Training && $(TRAIN_PY) -m eprnet.evaluate --onnx $(MODEL_ONNX) --out ../Models/$(MODEL)-camvid-val
-	cp Training/$(RUN_DIR)/curves.png Models/$(MODEL)-camvid-curves.png
-	cp Training/$(RUN_DIR)/log.csv Models/$(MODEL)-camvid-log.csv
+	cd Training && $(TRAIN_PY) -m eprnet.card --collect $(RUN_DIR) --name $(MODEL)-camvid
 
 quantize:
 	@test -x $(OV_PY) || { echo "need .venv-ov (python3 -m venv .venv-ov && .venv-ov/bin/pip install openvino==2026.4.1 nncf==3.4.0 onnx pillow numpy)"; exit 1; }
@@ -66,10 +65,11 @@ fixtures: $(TRAIN_VENV)/.ready
 	cd Training && $(TRAIN_PY) -m eprnet.fixtures --onnx ../Models/eprnet-camvid.onnx --out ../Tests/EPRStreamTests/Fixtures/labels
 
 model-card: $(TRAIN_VENV)/.ready
-	cd Training && $(TRAIN_PY) -m eprnet.card --run $(RUN_DIR) --name $(MODEL)-camvid
+	cd Training && $(TRAIN_PY) -m eprnet.card
 
-# Everything shipped in Models/ (and the Swift fixtures) from the run's best.pt.
-models: export eval-model quantize fixtures eval-reference model-card
+# Everything shipped in Models/ from the run's best.pt; for EPRNet also the Swift fixtures and
+# eval reference (the Swift tests check the default model).
+models: export eval-model quantize $(if $(filter eprnet,$(MODEL)),fixtures eval-reference) model-card
 
 test-training: $(TRAIN_VENV)/.ready
 	cd Training && $(TRAIN_PY) -m pytest

@@ -107,20 +107,14 @@ public struct StillImage: Sendable {
         context.pointee.height = Int32(height)
         context.pointee.pix_fmt = AV_PIX_FMT_RGB24
         context.pointee.time_base = AVRational(num: 1, den: 1)
-        guard avcodec_open2(context, codec, nil) >= 0, let frame = av_frame_alloc(), let packet = av_packet_alloc() else {
+        guard avcodec_open2(context, codec, nil) >= 0, let packet = av_packet_alloc() else {
             throw EPRError(.output, "cannot write \(path): PNG encoder failed to open")
         }
-        var f: UnsafeMutablePointer<AVFrame>? = frame
         var p: UnsafeMutablePointer<AVPacket>? = packet
-        defer { av_frame_free(&f); av_packet_free(&p) }
-        frame.pointee.width = Int32(width)
-        frame.pointee.height = Int32(height)
-        frame.pointee.format = AV_PIX_FMT_RGB24.rawValue
-        guard av_frame_get_buffer(frame, 0) >= 0 else { throw EPRError(.output, "cannot write \(path): out of memory") }
-        let stride = Int(frame.pointee.linesize.0)
-        bytes.withUnsafeBufferPointer { src in
-            for y in 0..<height { memcpy(frame.pointee.data.0! + y * stride, src.baseAddress! + y * width * 3, width * 3) }
-        }
+        defer { av_packet_free(&p) }
+        let frame = try rgbFrame()
+        var f: UnsafeMutablePointer<AVFrame>? = frame
+        defer { av_frame_free(&f) }
         guard avcodec_send_frame(context, frame) >= 0, avcodec_receive_packet(context, packet) >= 0 else {
             throw EPRError(.output, "cannot write \(path): PNG encoding failed")
         }
@@ -132,32 +126,28 @@ public struct StillImage: Sendable {
 
     /// A yuv420p frame holding this RGB image (for encoding stills into a video).
     public func videoFrame(sequence: Int, pts: Int64, timeBase: AVRational) throws(EPRError) -> VideoFrame {
-        precondition(layout == .rgb24, "video frames are made from RGB24")
-        guard let frame = av_frame_alloc() else { throw EPRError(.internalFailure, "out of memory") }
-        let result = VideoFrame(taking: frame, sequence: sequence, pts: pts, timeBase: timeBase, duration: 1)
+        var rgb: UnsafeMutablePointer<AVFrame>? = try rgbFrame()
+        defer { av_frame_free(&rgb) }
+        let yuv = try YUV420Scaler(width: width, height: height).scale(rgb!, what: "an RGB image")
+        return VideoFrame(taking: yuv, sequence: sequence, pts: pts, timeBase: timeBase, duration: 1)
+    }
+
+    /// A new RGB24 AVFrame holding a copy of `bytes` (the caller frees it).
+    private func rgbFrame() throws(EPRError) -> UnsafeMutablePointer<AVFrame> {
+        precondition(layout == .rgb24, "an RGB24 frame is made from RGB24 bytes")
+        guard let frame = av_frame_alloc() else { throw EPRError(.internalFailure, "out of memory allocating a frame") }
         frame.pointee.width = Int32(width)
         frame.pointee.height = Int32(height)
-        frame.pointee.format = AV_PIX_FMT_YUV420P.rawValue
-        frame.pointee.color_range = AVCOL_RANGE_MPEG
-        guard av_frame_get_buffer(frame, 0) >= 0,
-              let scaler = sws_getContext(Int32(width), Int32(height), AV_PIX_FMT_RGB24, Int32(width), Int32(height),
-                                          AV_PIX_FMT_YUV420P, SWS_BILINEAR, nil, nil, nil) else {
-            throw EPRError(.internalFailure, "cannot convert RGB to yuv420p")
+        frame.pointee.format = AV_PIX_FMT_RGB24.rawValue
+        guard av_frame_get_buffer(frame, 0) >= 0 else {
+            var f: UnsafeMutablePointer<AVFrame>? = frame
+            av_frame_free(&f)
+            throw EPRError(.internalFailure, "out of memory allocating a \(width)x\(height) frame")
         }
-        defer { sws_freeContext(scaler) }
+        let stride = Int(frame.pointee.linesize.0)
         bytes.withUnsafeBufferPointer { src in
-            var planes: [UnsafePointer<UInt8>?] = [src.baseAddress, nil, nil, nil]
-            var strides: [Int32] = [Int32(width * 3), 0, 0, 0]
-            withUnsafeMutablePointer(to: &frame.pointee.data) { dst in
-                withUnsafeMutablePointer(to: &frame.pointee.linesize) { dstStride in
-                    dst.withMemoryRebound(to: UnsafeMutablePointer<UInt8>?.self, capacity: 8) { d in
-                        dstStride.withMemoryRebound(to: Int32.self, capacity: 8) { s in
-                            _ = sws_scale(scaler, &planes, &strides, 0, Int32(height), d, s)
-                        }
-                    }
-                }
-            }
+            for y in 0..<height { memcpy(frame.pointee.data.0! + y * stride, src.baseAddress! + y * width * 3, width * 3) }
         }
-        return result
+        return frame
     }
 }

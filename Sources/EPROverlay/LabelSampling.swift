@@ -3,8 +3,8 @@ import EPRCore
 /// Nearest-neighbour mapping from one plane of a frame to a label map of another size,
 /// computed once per (frame size, label size) and reused for every frame.
 ///
-/// A plane pixel samples the label under its centre: luma pixel x sits at frame position
-/// x + 0.5; a chroma sample of a 2x2 block sits at the block's centre, 2 cx + 1.
+/// A plane pixel samples the label under its centre (`LabelMap.sourceIndex`): luma pixel x sits at
+/// frame position x + 0.5; a chroma sample of a 2x2 block sits at the block's centre, 2 cx + 1.
 struct LabelSampling {
     struct Axis {
         /// Plane row -> label row.
@@ -38,23 +38,16 @@ struct LabelSampling {
         fw == frameWidth && fh == frameHeight && lw == labelWidth && lh == labelHeight
     }
 
-    /// Label index for plane coordinate `p` of a plane subsampled by `step`: the sample's
-    /// centre is at frame position (p + 0.5) * step, so the label is
-    /// floor((2p + 1) * step * labelSize / (2 * frameSize)), clamped.
-    static func labelIndex(_ p: Int, step: Int, frameSize: Int, labelSize: Int) -> Int {
-        min(labelSize - 1, ((2 * p + 1) * step * labelSize) / (2 * frameSize))
-    }
-
     private static func axis(planeWidth: Int, planeHeight: Int, step: Int, frameWidth: Int, frameHeight: Int,
                              labelWidth: Int, labelHeight: Int) -> Axis {
         let rowMap = (0..<planeHeight).map {
-            labelIndex($0, step: step, frameSize: frameHeight, labelSize: labelHeight)
+            LabelMap.sourceIndex($0, step: step, imageSize: frameHeight, labelSize: labelHeight)
         }
         // The column map is non-decreasing, so each label column owns one contiguous span.
         var spanStart = [Int](repeating: planeWidth, count: labelWidth + 1)
         var next = 0
         for x in 0..<planeWidth {
-            let lx = labelIndex(x, step: step, frameSize: frameWidth, labelSize: labelWidth)
+            let lx = LabelMap.sourceIndex(x, step: step, imageSize: frameWidth, labelSize: labelWidth)
             while next <= lx {
                 spanStart[next] = x
                 next += 1

@@ -115,11 +115,11 @@ struct MaskBlender {
         guard alpha > 0, width > 0, height > 0, labels.width > 0, labels.height > 0 else { return }
         precondition(pixels.count >= width * height * 3, "RGB buffer smaller than width * height * 3")
         let xMap = (0..<width).map {
-            LabelSampling.labelIndex($0, step: 1, frameSize: width, labelSize: labels.width)
+            LabelMap.sourceIndex($0, imageSize: width, labelSize: labels.width)
         }
         let a = UInt16(alpha), inv = 256 - a
         for y in 0..<height {
-            let ly = LabelSampling.labelIndex(y, step: 1, frameSize: height, labelSize: labels.height)
+            let ly = LabelMap.sourceIndex(y, imageSize: height, labelSize: labels.height)
             for x in 0..<width {
                 let label = Int(labels.labels[ly * labels.width + xMap[x]])
                 guard blended[label] else { continue }

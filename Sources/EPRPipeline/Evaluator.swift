@@ -49,7 +49,7 @@ public enum Evaluator {
             let image = index == 0 ? first : try StillImage.read(pair.image, as: .rgb24)
             let truth = try readLabels(pair, width: image.width, height: image.height)
             let labels = try runner.segment(rgb: image.bytes, width: image.width, height: image.height)
-            let prediction = resize(labels, width: image.width, height: image.height)
+            let prediction = labels.resized(width: image.width, height: image.height)
             matrix.add(truth: truth, prediction: prediction.labels)
             if let dir = options.saveMasksTo { try saveMask(prediction, model: runner.model, to: dir, name: pair.name) }
             progress?(index + 1, dataset.pairs.count)
@@ -78,7 +78,7 @@ public enum Evaluator {
                 guard index < dataset.pairs.count else { continue }
                 let pair = dataset.pairs[index]
                 let truth = try readLabels(pair, width: result.frame.width, height: result.frame.height)
-                let prediction = resize(result.labels, width: result.frame.width, height: result.frame.height)
+                let prediction = result.labels.resized(width: result.frame.width, height: result.frame.height)
                 matrix.add(truth: truth, prediction: prediction.labels)
                 if let dir = options.saveMasksTo {
                     try saveMask(prediction, model: runner.model, to: (dir as NSString).appendingPathComponent("video"), name: pair.name)
@@ -115,18 +115,6 @@ public enum Evaluator {
             throw EPRError(.dataset, "label \(pair.label) is \(label.width)x\(label.height) but its image is \(width)x\(height)")
         }
         return label.bytes
-    }
-
-    /// Nearest-neighbour resize of a label map to the label image's size (identity when equal).
-    static func resize(_ labels: LabelMap, width: Int, height: Int) -> LabelMap {
-        if labels.width == width && labels.height == height { return labels }
-        var out = LabelMap(width: width, height: height)
-        let xs = (0..<width).map { min(labels.width - 1, ($0 * labels.width + labels.width / 2) / width) }
-        for y in 0..<height {
-            let sy = min(labels.height - 1, (y * labels.height + labels.height / 2) / height)
-            for x in 0..<width { out.labels[y * width + x] = labels.labels[sy * labels.width + xs[x]] }
-        }
-        return out
     }
 
     private static func encode(_ dataset: LabelledDataset, fps: Int, crf: Int, to path: String) throws(EPRError) {

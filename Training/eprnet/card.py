@@ -1,11 +1,26 @@
 """Write Models/README.md (the model card) from the project's own eval outputs, so every figure in
-it comes from evaluate.py / quantize.py / the training log and not from hand-typing."""
+it comes from evaluate.py / quantize.py / the training log and not from hand-typing.
+
+It reads only files under Models/ (`make eval-model` copies each run's log and recipe there), so a
+fresh clone can rewrite the card without the training run directories.
+"""
 import argparse
 import csv
 import json
 import os
+import shutil
 
-from .constants import CLASS_NAMES, MEAN, STD
+from .constants import CLASS_NAMES, MEAN, NUM_CLASSES, STD
+
+# (heading, file prefix, model name for build(), what sets it apart)
+MODELS = (
+    ("EPRNet", "eprnet-camvid", "eprnet",
+     "stem + 8 PRM blocks (MPU: three depthwise dilated branches + a 1x1 branch, concatenated and "
+     "fused by a 1x1 conv) + 3x3 head + 1x1 classifier, output stride 8, bilinear upsampling x8"),
+    ("EPRNet-Light", "eprnet-light-camvid", "eprnet-light",
+     "the same layout with MPUs that only sum their three depthwise dilated branches (no 1x1 "
+     "branch, no fusion conv): about 1.5x faster for a little accuracy"),
+)
 
 
 def load_json(path):
@@ -15,71 +30,106 @@ def load_json(path):
     return None
 
 
-def hours(s):
-    return "%.1f h" % (float(s) / 3600)
+def load_log(path):
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return list(csv.DictReader(f))
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", default="../Models")
-    p.add_argument("--run", default="runs/eprnet-camvid")
-    p.add_argument("--name", default="eprnet-camvid")
-    args = p.parse_args(argv)
-    M = args.models
-    with open(os.path.join(args.run, "args.json")) as f:
-        recipe = json.load(f)
-    with open(os.path.join(args.run, "log.csv")) as f:
-        log = list(csv.DictReader(f))
-    fp32 = load_json(os.path.join(M, args.name + "-val.json"))
-    q = load_json(os.path.join(M, args.name + "-int8-val.json"))
-    meta = {}
+def onnx_metadata(path):
     try:
         import onnx
-        meta = {x.key: x.value for x in onnx.load(os.path.join(M, args.name + ".onnx")).metadata_props}
-    except Exception:
-        pass
-    done, total = len(log), recipe["epochs"]
+        return {x.key: x.value for x in onnx.load(path).metadata_props}
+    except Exception:  # no onnx module or no file: the card says what it can
+        return {}
+
+
+def param_count(model_name):
+    try:
+        from .model import build, count_params
+        return count_params(build(model_name, NUM_CLASSES))
+    except ImportError:  # torch missing
+        return None
+
+
+def pct(x):
+    return "%.1f" % (100 * x)
+
+
+def model_section(models_dir, title, name, model_name, layout):
+    """Markdown for one model, or a short 'not shipped yet' note when its files are absent."""
+    log = load_log(os.path.join(models_dir, name + "-log.csv"))
+    recipe = load_json(os.path.join(models_dir, name + "-recipe.json"))
+    if not os.path.exists(os.path.join(models_dir, name + ".onnx")) or not log or not recipe:
+        return ("## %s\nNot shipped yet: train it with `make train MODEL=%s`, then `make models MODEL=%s`.\n"
+                % (title, model_name, model_name))
+    fp32 = load_json(os.path.join(models_dir, name + "-val.json"))
+    q = load_json(os.path.join(models_dir, name + "-int8-val.json"))
+    meta = onnx_metadata(os.path.join(models_dir, name + ".onnx"))
+    done, total = len(log), int(recipe["epochs"])
     best = max(log, key=lambda r: float(r["val_miou"]))
     shipped_epoch = meta.get("epoch", best["epoch"])
-    status = ("**Training is still in progress**: %d of %d epochs done so far; the shipped weights are "
-              "the best checkpoint so far (epoch %s). The numbers below will change when the run "
-              "finishes." % (done, total, shipped_epoch)) if done < total else (
-              "Training finished: %d epochs; shipped weights from epoch %s (best val mIoU)." % (done, shipped_epoch))
-
-    def pct(x):
-        return "%.1f" % (100 * x)
+    if done < total:
+        status = ("**Training is still in progress**: %d of %d epochs done so far; the shipped weights are "
+                  "the best checkpoint so far (epoch %s). The numbers below will change when the run "
+                  "finishes." % (done, total, shipped_epoch))
+    else:
+        status = "Training finished: %d epochs; shipped weights from epoch %s (best val mIoU)." % (done, shipped_epoch)
 
     rows = []
     for n in CLASS_NAMES:
-        a = pct(fp32["iou"][n]) if fp32 else "-"
-        b = pct(q["fp32"]["iou"][n]) if q else "-"
-        c = pct(q["int8"]["iou"][n]) if q else "-"
-        rows.append("| %s | %s | %s | %s |" % (n, a, b, c))
+        rows.append("| %s | %s | %s | %s |" % (
+            n, pct(fp32["iou"][n]) if fp32 else "-", pct(q["fp32"]["iou"][n]) if q else "-",
+            pct(q["int8"]["iou"][n]) if q else "-"))
     rows.append("| **mIoU** | **%s** | **%s** | **%s** |" % (
         pct(fp32["miou"]) if fp32 else "-", pct(q["fp32"]["miou"]) if q else "-", pct(q["int8"]["miou"]) if q else "-"))
-
-    text = """# EPRNet CamVid models
+    params = param_count(model_name)
+    return """## %(title)s
 
 %(status)s
 
-| file | what |
+Layout: %(layout)s. %(params)s learnable parameters for 11 classes (checked by the tests).
+
+Recipe: SGD momentum %(momentum)s, base lr %(lr)s with poly decay (power %(poly)s) over %(total)d
+epochs, weight decay %(wd)s, batch %(batch)d, random scale 0.5-2.0, pad with void, random crop
+%(crop)s, horizontal flip, cross-entropy ignoring void with %(weights)s. PyTorch 1.13 on
+%(device)s (%(threads)s thread(s), nice 10, beside other work on a 2-core machine).
+Epochs done: %(done)d of %(total)d; training time so far %(time)s (validation included).
+Best val mIoU during training (PyTorch, unfolded model): %(best)s%% at epoch %(best_ep)s.
+
+| class | fp32 ONNX Runtime IoU (%%) | fp32 OpenVINO IoU (%%) | int8 OpenVINO IoU (%%) |
+|---|---|---|---|
+%(rows)s
+
+![%(title)s training curves](%(n)s-curves.png)
+![%(title)s per-class IoU](%(n)s-val.png)
+""" % dict(title=title, status=status, layout=layout, n=name,
+           params="{:,}".format(params) if params else "-",
+           momentum=recipe["momentum"], lr=recipe["lr"], poly=recipe["poly"], total=total, wd=recipe["wd"],
+           batch=recipe["batch"], crop="x".join(map(str, recipe["crop"])),
+           weights="ENet class weights (1/ln(1.02 + p))" if recipe.get("class_weights") == "enet" else "no class weights",
+           device=recipe.get("device", "cpu"), threads=recipe.get("threads", "?"), done=done,
+           time="%.1f h" % (float(log[-1]["elapsed_s"]) / 3600), best=pct(float(best["val_miou"])),
+           best_ep=best["epoch"], rows="\n".join(rows))
+
+
+def render(models_dir):
+    sections = "\n".join(model_section(models_dir, *m) for m in MODELS)
+    return """# EPRNet CamVid models
+
+| file (`NAME` = `eprnet-camvid` or `eprnet-light-camvid`) | what |
 |---|---|
-| `%(n)s.onnx` | EPRNet fp32, ONNX opset 17, BN folded, LeakyRelu + channel-repeat rewrites, input `image` 1x3xHxW (H, W dynamic, default 360x480), output `logits` 1x11xHxW |
-| `%(n)s-int8.xml` / `.bin` | the same network quantised to int8 by NNCF (OpenVINO IR) |
-| `%(n)s-val.{json,md,png}` | val evaluation of the ONNX file with ONNX Runtime (per-class IoU, confusion matrix, bar chart) |
-| `%(n)s-int8-val.{json,md}` | fp32 vs int8, both run with OpenVINO on val |
-| `%(n)s-curves.png`, `%(n)s-log.csv` | training loss and val mIoU per epoch |
+| `NAME.onnx` | fp32, ONNX opset 17, BN folded, LeakyRelu + channel-repeat rewrites, input `image` 1x3xHxW (H, W dynamic, default 360x480), output `logits` 1x11xHxW |
+| `NAME-int8.xml` / `.bin` | the same network quantised to int8 by NNCF (OpenVINO IR); what `eprstream` loads by default (`eprnet-camvid-int8.xml`) |
+| `NAME-val.{json,md,png}` | val evaluation of the ONNX file with ONNX Runtime (per-class IoU, confusion matrix, bar chart) |
+| `NAME-int8-val.{json,md}` | fp32 vs int8, both run with OpenVINO on val |
+| `NAME-curves.png`, `NAME-log.csv`, `NAME-recipe.json` | training loss and val mIoU per epoch; the run's settings |
 
-Both model files carry their preprocessing and labels as metadata (ONNX `metadata_props`, IR
+Every model file carries its preprocessing and labels as metadata (ONNX `metadata_props`, IR
 runtime info section `eprstream`): keys `model_name mean std class_names palette input_size
-void_label num_classes` (format in `Training/README.md`).
-
-## Architecture
-EPRNet (Tang et al., IEEE T-ITS 2022), implemented from the paper's layer table
-(`Training/eprnet/model.py`): stem + 8 PRM blocks (MPU: three depthwise dilated branches + a
-1x1 branch, concatenated and fused) + 3x3 head + 1x1 classifier, output stride 8, bilinear
-upsampling x8. 894,669 learnable parameters for 11 classes (checked by the tests); 4.97 GMAC
-at 360x480 (from ../../shared/docs/eprnet.md).
+void_label num_classes` (format in `Training/README.md`), so `eprstream --model FILE` needs
+nothing else.
 
 ## Data and licence
 CamVid (Brostow et al. 2008), SegNet layout, 480x360, 11 classes + void (ignored). Trained on the
@@ -89,31 +139,13 @@ test split is measured outside the project). CamVid is distributed for personal 
 under **CC BY-NC 4.0**; these weights are derived from it and inherit that licence:
 **non-commercial use only**.
 
-## Preprocessing
-RGB, 360x480 (HxW) by default, `x = (pixel - mean) / std` on the 0-255 scale, mean
-%(mean)s, std %(std)s (ImageNet); label = argmax of `logits` over the 11 classes.
+## Architecture and preprocessing
+EPRNet and EPRNet-Light (Tang et al., IEEE T-ITS 2022), implemented from the paper's layer table
+(`Training/eprnet/model.py`, sizes in ../shared/docs/eprnet.md). Input RGB, 360x480 (HxW) by
+default, `x = (pixel - mean) / std` on the 0-255 scale, mean %(mean)s, std %(std)s (ImageNet);
+label = argmax of `logits` over the 11 classes.
 
-## Training recipe
-SGD momentum %(momentum)s, base lr %(lr)s with poly decay (power %(poly)s) over %(total)d epochs,
-weight decay %(wd)s, batch %(batch)d, random scale 0.5-2.0, pad with void, random crop
-%(crop)s, horizontal flip, cross-entropy ignoring void with ENet class weights
-(1/ln(1.02 + p)). PyTorch 1.13, device %(device)s (here: 2 CPU cores shared with Swift builds, nice 10, 1 thread).
-Epochs done: %(done)d of %(total)d; training time so far %(time)s (validation included).
-Best val mIoU during training (PyTorch, unfolded model): %(best)s%% at epoch %(best_ep)s.
-
-## Results on CamVid val (101 frames, 360x480, confusion matrix over the whole split)
-
-| class | fp32 ONNX Runtime IoU (%%) | fp32 OpenVINO IoU (%%) | int8 OpenVINO IoU (%%) |
-|---|---|---|---|
-%(rows)s
-
-![training curves](%(n)s-curves.png)
-![per-class IoU](%(n)s-val.png)
-
-## EPRNet-Light
-Not trained yet: it starts only once the full model's run has finished (`make train
-MODEL=eprnet-light`). Its files will be `eprnet-light-camvid*`.
-
+%(sections)s
 ## Reaching the goal (68%% val mIoU)
 Finishing the scheduled epochs is the first step (poly decay gives most of its gain in the
 last third). Beyond that: a longer schedule (the authors use about 240 epochs), full-frame
@@ -122,16 +154,40 @@ class weights, and ImageNet or Cityscapes pre-training of the backbone, which th
 CamVid numbers rely on. A GPU (`--device cuda`) makes all of these an afternoon's work.
 
 ## Reproduce
-`make train` (or `make train-resume`), then `make export eval-model quantize fixtures`, then
-`cd Training && /usr/bin/python3 -m eprnet.card` rewrites this file.
-""" % dict(status=status, n=args.name, mean=",".join(map(str, MEAN)), std=",".join(map(str, STD)),
-           momentum=recipe["momentum"], lr=recipe["lr"], poly=recipe["poly"], total=total, wd=recipe["wd"],
-           batch=recipe["batch"], crop="x".join(map(str, recipe["crop"])), device=recipe.get("device", "cpu"),
-           done=done, time=hours(log[-1]["elapsed_s"]), best=pct(float(best["val_miou"])), best_ep=best["epoch"],
-           rows="\n".join(rows))
-    with open(os.path.join(M, "README.md"), "w") as f:
-        f.write(text)
-    print("wrote", os.path.join(M, "README.md"))
+`make train` (or `make train-resume`), then `make models` (export, eval, int8, Swift fixtures,
+this card); add `MODEL=eprnet-light` for the light variant. `make model-card` alone rewrites this
+file from what is in Models/.
+""" % dict(mean=",".join(map(str, MEAN)), std=",".join(map(str, STD)), sections=sections)
+
+
+# The settings that define a run (train.RECIPE_KEYS without machine paths and test limits).
+SHIPPED_RECIPE_KEYS = ("model", "epochs", "batch", "crop", "lr", "momentum", "wd", "poly", "class_weights",
+                       "seed", "device", "threads")
+
+
+def collect(run_dir, models_dir, name):
+    """Copy a run's log, curves and recipe into Models/ beside the model files they describe."""
+    shutil.copyfile(os.path.join(run_dir, "log.csv"), os.path.join(models_dir, name + "-log.csv"))
+    shutil.copyfile(os.path.join(run_dir, "curves.png"), os.path.join(models_dir, name + "-curves.png"))
+    with open(os.path.join(run_dir, "args.json")) as f:
+        args = json.load(f)
+    with open(os.path.join(models_dir, name + "-recipe.json"), "w") as f:
+        json.dump({k: args[k] for k in SHIPPED_RECIPE_KEYS if k in args}, f, indent=1)
+        f.write("\n")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", default="../Models")
+    p.add_argument("--collect", metavar="RUN_DIR", help="first copy this run's log, curves and recipe into Models/")
+    p.add_argument("--name", default="eprnet-camvid", help="file prefix for --collect")
+    args = p.parse_args(argv)
+    if args.collect:
+        collect(args.collect, args.models, args.name)
+    path = os.path.join(args.models, "README.md")
+    with open(path, "w") as f:
+        f.write(render(args.models))
+    print("wrote", path)
 
 
 if __name__ == "__main__":

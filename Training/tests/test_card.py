@@ -1,0 +1,55 @@
+import csv
+import json
+
+from eprnet import card
+from eprnet.constants import CLASS_NAMES
+
+
+def write_run(run, epochs_done, total):
+    run.mkdir()
+    args = {"model": "eprnet", "out": str(run), "data": "/somewhere/camvid", "epochs": total, "batch": 8,
+            "crop": [256, 256], "lr": 0.02, "momentum": 0.9, "wd": 2e-4, "poly": 0.9, "class_weights": "enet",
+            "device": "cpu", "threads": 1, "seed": 1, "limit_train": None, "stop_after": None}
+    (run / "args.json").write_text(json.dumps(args))
+    with open(run / "log.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["epoch", "val_miou", "elapsed_s"])
+        w.writeheader()
+        for e in range(1, epochs_done + 1):
+            w.writerow({"epoch": e, "val_miou": 0.3 if e != 2 else 0.45, "elapsed_s": 1800 * e})
+    (run / "curves.png").write_bytes(b"png")
+
+
+def test_card_reports_the_shipped_files_figures(tmp_path):
+    models, run = tmp_path / "Models", tmp_path / "run"
+    models.mkdir()
+    write_run(run, epochs_done=3, total=150)
+    card.collect(str(run), str(models), "eprnet-camvid")
+    recipe = json.loads((models / "eprnet-camvid-recipe.json").read_text())
+    assert recipe["epochs"] == 150 and "data" not in recipe and "out" not in recipe  # no machine paths
+    iou = {n: i / 100 for i, n in enumerate(CLASS_NAMES)}
+    (models / "eprnet-camvid-val.json").write_text(json.dumps({"miou": 0.4321, "iou": iou}))
+    (models / "eprnet-camvid-int8-val.json").write_text(json.dumps(
+        {"fp32": {"miou": 0.4320, "iou": iou}, "int8": {"miou": 0.4111, "iou": iou}}))
+    (models / "eprnet-camvid.onnx").write_bytes(b"")
+
+    text = card.render(str(models))
+    eprnet, light = text.split("## EPRNet-Light")
+    assert "3 of 150 epochs" in eprnet and "epoch 2" in eprnet
+    assert "45.0% at epoch 2" in eprnet and "1.5 h" in eprnet
+    assert "| **mIoU** | **43.2** | **43.2** | **41.1** |" in eprnet
+    assert "| Building | 1.0 | 1.0 | 1.0 |" in eprnet
+    assert "894,669 learnable parameters" in eprnet
+    assert "Not shipped yet" in light and "make train MODEL=eprnet-light" in light
+    assert "CC BY-NC 4.0" in text
+
+
+def test_card_for_a_finished_run(tmp_path):
+    models, run = tmp_path / "Models", tmp_path / "run"
+    models.mkdir()
+    write_run(run, epochs_done=4, total=4)
+    card.collect(str(run), str(models), "eprnet-light-camvid")
+    (models / "eprnet-light-camvid.onnx").write_bytes(b"")
+    light = card.render(str(models)).split("## EPRNet-Light")[1]
+    assert "Training finished: 4 epochs; shipped weights from epoch 2" in light
+    assert "647,101 learnable parameters" in light
+    assert "| **mIoU** | **-** | **-** | **-** |" in light  # no eval files yet: dashes, not made-up figures
