@@ -39,9 +39,9 @@ public enum LiveSourceEvent: Sendable {
 /// is bounded by the stall timeout, and on end of stream, error or stall it reconnects with capped
 /// exponential backoff, handing out frames from the new connection as if nothing had happened.
 ///
-/// Frames carry wall-clock-continuous timestamps in `LiveSource.timeBase` since `init` (each
-/// connection's own timestamps anchored at the moment its first frame arrived), sequence numbers
-/// that never restart, and the first connection's picture size. Audio is not carried.
+/// Frames carry timestamps in `LiveSource.timeBase` on one clock since `init`: each connection
+/// keeps its own (RTP) timestamp spacing, anchored where its first frame arrived; sequence numbers
+/// never restart; pictures keep the first connection's size. Audio is not carried.
 /// One thread calls `next()`; `stop()` may be called from any thread.
 public final class LiveSource: @unchecked Sendable {
     public static let timeBase = AVRational(num: 1, den: 90_000)
@@ -62,7 +62,11 @@ public final class LiveSource: @unchecked Sendable {
     private let onEvent: @Sendable (LiveSourceEvent) -> Void
     private let origin = DispatchTime.now().uptimeNanoseconds
     private var current: MediaSource?
-    private var anchor: (clock: Double, source: Double)?
+    /// Where the current connection's timestamps sit on `clock`: source time `source` is at
+    /// `clock`; `lastSource` is the last frame's source time (to see the source clock jump).
+    private var anchor: (clock: Double, source: Double, lastSource: Double)?
+    /// The first connection's frame interval, for frames that do not say their duration.
+    private var frameInterval = 1.0 / 25
     private var lastTicks: Int64 = -1
     private var sequence = 0
     /// A reconnection that brought another picture size is scaled to the first one's.
@@ -98,6 +102,7 @@ public final class LiveSource: @unchecked Sendable {
         openedVideo = VideoStreamInfo(width: v.width, height: v.height, timeBase: LiveSource.timeBase,
                                       frameRate: v.frameRate, estimatedFrameCount: nil, durationSeconds: nil,
                                       codecName: v.codecName, sampleAspectRatio: v.sampleAspectRatio, startTime: 0)
+        if let fps = openedVideo?.framesPerSecond, fps > 0 { frameInterval = 1 / min(120, fps) }
         downSince = 0
     }
 
@@ -239,15 +244,24 @@ public final class LiveSource: @unchecked Sendable {
         let now = clock
         let sourceSeconds = frame.seconds
         lastCaptureLag = captureLag(sourceSeconds: sourceSeconds)
-        var t: Double
+        // Within a connection frames keep the source's own spacing (RTP timestamps), however
+        // unevenly they arrive: a burst after a slow start stays evenly spaced. A connection
+        // starts at the arrival of its first frame, never before the last frame written.
+        let nominal = frame.duration > 0 ? Double(frame.duration) * av_q2d(frame.timeBase) : frameInterval
+        let last = lastTicks >= 0 ? Double(lastTicks) / 90_000 : -Double.infinity
         if let a = anchor {
-            t = a.clock + (sourceSeconds - a.source)
-            // A source clock that jumps or drifts a second away from ours is re-anchored.
-            if abs(t - now) > 1.0 { anchor = (now, sourceSeconds); t = now }
+            let step = sourceSeconds - a.lastSource
+            // A clock that steps back or leaps further than a stall allows (camera restart,
+            // timestamp wrap) goes on one frame after the last timestamp instead.
+            if step <= 0 || step > options.stallTimeout + 1 {
+                anchor = (last + nominal, sourceSeconds, sourceSeconds)
+            } else {
+                anchor?.lastSource = sourceSeconds
+            }
         } else {
-            anchor = (now, sourceSeconds)
-            t = now
+            anchor = (max(now, last + nominal), sourceSeconds, sourceSeconds)
         }
+        let t = anchor!.clock + (sourceSeconds - anchor!.source)
         // At least a millisecond apart, so that no container's time base merges two frames.
         var pts = ticks(atClock: t)
         if pts < lastTicks + LiveSource.minimumSpacing { pts = lastTicks + LiveSource.minimumSpacing }

@@ -47,10 +47,12 @@ struct LiveOutput {
         !source.isOnline || source.clock - source.lastFrameAt > max(1.0, 3 * frameInterval)
     }
 
-    /// False for a frame older than what the output already shows (a frame held in the network
-    /// buffers that surfaced after notice frames were written): it is dropped and counted.
+    /// False for a frame that the output has already covered (a frame held in the network buffers
+    /// that surfaced after notice frames for its time were written, or one within the last notice
+    /// frame's interval): it is dropped and counted.
     mutating func accepts(_ frame: VideoFrame) -> Bool {
-        if frame.pts >= lastPTS + LiveSource.minimumSpacing { return true }
+        let least = awaitingResume ? frameTicks : LiveSource.minimumSpacing
+        if frame.pts >= lastPTS + least { return true }
         lateFrames += 1
         return false
     }

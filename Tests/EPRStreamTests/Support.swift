@@ -112,14 +112,8 @@ enum Probe {
     }
 
     /// Errors ffmpeg reports while decoding the whole file (empty = plays cleanly).
-    /// `keepTimestamps` decodes every frame with ffprobe instead of transcoding to a null output:
-    /// the ffmpeg CLI's output side rejects frames closer than one nominal frame apart, and live
-    /// outputs carry arrival times, which a loaded machine delivers in bursts.
-    static func decodeErrors(_ path: String, keepTimestamps: Bool = false) throws -> String {
-        let result = keepTimestamps
-            ? try run("/usr/bin/ffprobe", ["-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pts",
-                                           "-of", "csv=p=0", path])
-            : try run("/usr/bin/ffmpeg", ["-v", "error", "-i", path, "-f", "null", "-"])
+    static func decodeErrors(_ path: String) throws -> String {
+        let result = try run("/usr/bin/ffmpeg", ["-v", "error", "-i", path, "-f", "null", "-"])
         return result.stderr + (result.status == 0 ? "" : "exit \(result.status)")
     }
 
