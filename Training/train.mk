@@ -16,7 +16,7 @@ DEVICE       ?= cpu
 THREADS      ?= 1
 ORT_VERSION  := 1.31.1
 
-.PHONY: training-venv train train-resume train-status export eval-model quantize fixtures model-card models test-training
+.PHONY: training-venv train train-resume train-status precise-bn-report export eval-model quantize fixtures model-card models test-training
 
 # Debian's torch/numpy/onnx/matplotlib/pytest are seen through --system-site-packages; only
 # onnxruntime is added, with numpy pinned to Debian's so torch keeps working.
@@ -45,6 +45,9 @@ train-resume: $(TRAIN_VENV)/.ready
 	$(refuse_if_running)
 	cd Training && nohup nice -n 10 $(TRAIN_PY) -m eprnet.train --out $(RUN_DIR) --device $(DEVICE) --threads $(THREADS) --resume >> $(RUN_DIR)/train.out 2>&1 & echo "$$!" > Training/$(RUN_DIR)/pid
 	@echo "resumed in the background; log: Training/$(RUN_DIR)/train.out"
+
+precise-bn-report: $(TRAIN_VENV)/.ready
+	cd Training && $(TRAIN_PY) -m eprnet.precise_bn --ckpt $(RUN_DIR)/best.pt --threads $(THREADS)
 
 train-status:
 	@tail -n 3 Training/$(RUN_DIR)/train.out; tail -n 1 Training/$(RUN_DIR)/log.csv 2>/dev/null

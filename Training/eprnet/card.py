@@ -96,7 +96,7 @@ epochs, weight decay %(wd)s, batch %(batch)d, random scale 0.5-2.0, pad with voi
 %(crop)s, horizontal flip, cross-entropy ignoring void with %(weights)s. PyTorch 1.13 on
 %(device)s (%(threads)s thread(s), nice 10, beside other work on a 2-core machine).
 Epochs done: %(done)d of %(total)d; training time so far %(time)s (validation included).
-Best val mIoU during training (PyTorch, unfolded model): %(best)s%% at epoch %(best_ep)s.
+Best val mIoU during training (PyTorch, unfolded model): %(best)s%% at epoch %(best_ep)s.%(bn)s
 
 | class | fp32 ONNX Runtime IoU (%%) | fp32 OpenVINO IoU (%%) | int8 OpenVINO IoU (%%) |
 |---|---|---|---|
@@ -111,7 +111,10 @@ Best val mIoU during training (PyTorch, unfolded model): %(best)s%% at epoch %(b
            weights="ENet class weights (1/ln(1.02 + p))" if recipe.get("class_weights") == "enet" else "no class weights",
            device=recipe.get("device", "cpu"), threads=recipe.get("threads", "?"), done=done,
            time="%.1f h" % (float(log[-1]["elapsed_s"]) / 3600), best=pct(float(best["val_miou"])),
-           best_ep=best["epoch"], rows="\n".join(rows))
+           best_ep=best["epoch"], rows="\n".join(rows),
+           bn=("\nBefore export the BN statistics were recomputed with the final weights (precise BN, "
+               "`Training/eprnet/precise_bn.py`: %s), which is why the shipped figures below differ from "
+               "the training-time figure." % meta["bn_statistics"]) if "bn_statistics" in meta else "")
 
 
 def render(models_dir):

@@ -16,8 +16,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .constants import INPUT_SIZE, NUM_CLASSES, metadata
+from . import data
+from .constants import DATASET_ROOT, INPUT_SIZE, NUM_CLASSES, metadata
 from .model import MPU, PRM, ConvBNAct, EPRNet, build
+from .precise_bn import recalibrate
 
 
 def fold_bn(conv, bn):
@@ -149,10 +151,17 @@ def main(argv=None):
     p.add_argument("--out", default="../Models/eprnet-camvid.onnx")
     p.add_argument("--name", default=None, help="model_name metadata (default from the checkpoint)")
     p.add_argument("--static", action="store_true", help="fixed 360x480 instead of dynamic H, W")
+    p.add_argument("--no-precise-bn", dest="precise_bn", action="store_false",
+                   help="keep the training-time BN statistics (default: recompute them, see precise_bn.py)")
+    p.add_argument("--data", default=DATASET_ROOT, help="CamVid root (train frames for precise BN)")
     args = p.parse_args(argv)
     model, ck = load_checkpoint(args.ckpt)
     name = args.name or ("%s-camvid" % ck.get("model_name", "eprnet"))
     extra = {"epoch": str(ck.get("epoch", "")), "val_miou_checkpoint": "%.4f" % ck.get("val_miou", float("nan"))}
+    if args.precise_bn:
+        images = data.load_split("train", args.data)[0]
+        recalibrate(model, images)
+        extra["bn_statistics"] = "precise: %d CamVid train frames at full size" % len(images)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     export_onnx(model, args.out, name, dynamic=not args.static, extra_meta=extra)
     print("wrote %s (%s, epoch %s, val mIoU %s)" % (args.out, name, extra["epoch"], extra["val_miou_checkpoint"]))

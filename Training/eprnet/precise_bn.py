@@ -1,0 +1,62 @@
+"""Precise batch-norm statistics (Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021).
+
+Training sees random-scale 256x256 crops padded with the mean colour, so the running mean and
+variance that BN layers keep are those of crops, taken with a moving average over weights that
+were still changing. Inference sees whole 360x480 frames. Recomputing every BN layer's statistics
+with the final weights over the whole train split at full size (a plain average, no momentum)
+matches what inference sees; the weights are untouched. Measured on the epoch-9 EPRNet
+checkpoint: val mIoU 40.7% -> 43.8%.
+"""
+import argparse
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from . import data, metrics
+
+
+@torch.no_grad()
+def recalibrate(model, images, batch=4):
+    """Replaces the running statistics of every BatchNorm2d in `model` with their average over
+    `images` (uint8 HxWx3 RGB, each at its own size, `batch` at a time). Returns the model in
+    eval mode."""
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    model.eval()
+    momenta = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average over all batches
+        bn.train()          # only the BN layers: dropout stays off
+    for i in range(0, len(images), batch):
+        group = images[i:i + batch]
+        if len({im.shape for im in group}) > 1:  # frames of different sizes go one by one
+            for im in group:
+                model(torch.from_numpy(data.normalize(im))[None])
+            continue
+        model(torch.from_numpy(np.stack([data.normalize(im) for im in group])))
+    for bn, m in zip(bns, momenta):
+        bn.momentum = m
+    return model.eval()
+
+
+def main(argv=None):
+    """Report val mIoU of a checkpoint before and after recalibration (PyTorch)."""
+    from .export import load_checkpoint
+    from .train import evaluate_model
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("--ckpt", default="runs/eprnet-camvid/best.pt")
+    p.add_argument("--data", default=data.DATASET_ROOT)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    model, _ = load_checkpoint(args.ckpt)
+    va_img, va_lbl, _ = data.load_split("val", args.data)
+    before = metrics.mean_iou(evaluate_model(model, va_img, va_lbl, "cpu"))
+    recalibrate(model, data.load_split("train", args.data)[0])
+    after = metrics.mean_iou(evaluate_model(model, va_img, va_lbl, "cpu"))
+    print("val mIoU %.2f%% -> %.2f%% with precise BN statistics" % (100 * before, 100 * after))
+
+
+if __name__ == "__main__":
+    main()
