@@ -59,13 +59,14 @@ public enum PresetLoader {
     ]
 
     /// Applies the preset at `path` over `settings`. Relative model paths resolve against the
-    /// preset's folder's parent (presets live in Pipelines/, models in Models/).
+    /// preset's folder's parent (presets live in Pipelines/, models in Models/); shipped model
+    /// names (`eprnet-light`) stay names.
     public static func apply(file path: String, to settings: inout PipelineSettings) throws(EPRError) {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw EPRError(.config, "cannot read preset \(path)")
         }
         try apply(yaml: text, source: path, to: &settings)
-        if let model = settings.modelPath, !model.hasPrefix("/") {
+        if let model = settings.modelPath, !model.hasPrefix("/"), !ShippedModels.isName(model) {
             let base = URL(fileURLWithPath: path).deletingLastPathComponent().deletingLastPathComponent()
             settings.modelPath = base.appendingPathComponent(model).path
         }

@@ -4,7 +4,7 @@ import EPRPipeline
 
 /// `--model` and `--input-size`, shared by run, eval and bench.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Model: ONNX or OpenVINO IR (.xml). Default: the shipped CamVid EPRNet (int8 if present).")
+    @Option(help: "Model: a shipped one by name (eprnet, eprnet-light; int8 when present) or an ONNX / OpenVINO IR (.xml) file. Default: eprnet.")
     var model: String?
 
     @Option(name: .customLong("input-size"), help: "Network input HxW, multiples of 8 (default: short side 360, frame's aspect).")
@@ -14,7 +14,7 @@ struct ModelOptions: ParsableArguments {
     /// back to the shipped model when neither names one.
     func apply(to settings: inout PipelineSettings) throws(EPRError) {
         if let model { settings.modelPath = model }
-        if settings.modelPath == nil { settings.modelPath = try ModelLocator.defaultModel() }
+        settings.modelPath = try ModelLocator.resolve(settings.modelPath)
         if let inputSize {
             let size = try PipelineSettings.parseInputSize(inputSize)
             settings.inputHeight = size.height

@@ -142,12 +142,19 @@ final class InterruptHandler: @unchecked Sendable {
     }
 }
 
-/// Finds the shipped model when none is given: next to the executable's package, then the
-/// current directory. Prefers int8 (fastest on CPU) over fp32.
+/// Finds shipped models (see `ShippedModels`) next to the executable's package, then in the
+/// current directory.
 enum ModelLocator {
-    static let candidates = ["Models/eprnet-camvid-int8.xml", "Models/eprnet-camvid.onnx"]
+    /// `value` as given when it names a file, else the shipped model of that name; the shipped
+    /// EPRNet when nothing is given.
+    static func resolve(_ value: String?) throws(EPRError) -> String {
+        guard let value else { return try ShippedModels.locate(ShippedModels.defaultName, roots: roots()) }
+        let looksLikeAFile = value.contains("/") || value.hasSuffix(".xml") || value.hasSuffix(".onnx")
+        if looksLikeAFile || FileManager.default.fileExists(atPath: value) { return value }
+        return try ShippedModels.locate(value, roots: roots())   // a shipped name, or "unknown model"
+    }
 
-    static func defaultModel() throws(EPRError) -> String {
+    private static func roots() -> [URL] {
         var roots: [URL] = []
         if let env = ProcessInfo.processInfo.environment["EPRSTREAM_HOME"] { roots.append(URL(fileURLWithPath: env)) }
         // The executable lives somewhere under the package (.build/.../release/eprstream).
@@ -157,12 +164,6 @@ enum ModelLocator {
             folder = folder.deletingLastPathComponent()
         }
         roots.append(URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
-        for root in roots {
-            for candidate in candidates {
-                let path = root.appendingPathComponent(candidate).path
-                if FileManager.default.fileExists(atPath: path) { return path }
-            }
-        }
-        throw EPRError(.model, "no model given and none shipped in Models/ (looked for \(candidates.joined(separator: ", ")))")
+        return roots
     }
 }

@@ -87,6 +87,15 @@ import Testing
         try expectFailure(["run", Repo.dashcam, "-o", out, "--model", "/nonexistent/m.xml"], status: 78, mentions: "/nonexistent/m.xml", output: out)
     }
 
+    @Test func unknownModelName() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("o.mp4").path
+        try expectFailure(["run", Repo.dashcam, "-o", out, "--model", "eprnet-huge"], status: 78,
+                          mentions: "unknown model \"eprnet-huge\": not a file, and not a shipped model (eprnet, eprnet-light)",
+                          output: out)
+    }
+
     @Test func badPresetKey() throws {
         let dir = try Repo.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
