@@ -2,11 +2,26 @@ import CFFmpeg
 import EPRCore
 import Foundation
 
+/// Where annotated video goes: a file or a network output (`VideoSink`), or a network output
+/// that reconnects (EPRPipeline's `RepublishingOutput`). One owner at a time.
+public protocol VideoOutput: AnyObject {
+    /// Frames accepted by `write(_:)` so far.
+    var framesWritten: Int { get }
+    /// Problems that did not stop writing.
+    var warnings: [String] { get }
+    func write(_ frame: VideoFrame) throws(EPRError)
+    func write(_ audio: AudioPacket) throws(EPRError)
+    /// Completes the output (playable file, stream ended cleanly).
+    func finish() throws(EPRError)
+    /// Abandons the output; idempotent.
+    func abort()
+}
+
 /// Encodes frames to H.264 (libx264, yuv420p) and muxes them, with the source's audio streams
 /// copied untouched, into a file whose format follows the extension (mp4 when unknown).
 /// The file is written under a temporary name next to the target and renamed by `finish()`, so
 /// the target path never holds a half-written file. Not thread-safe: one owner at a time.
-public final class VideoSink: @unchecked Sendable {
+public final class VideoSink: VideoOutput, @unchecked Sendable {
     public let path: String
     /// Frames accepted by `write(_:)` so far.
     public private(set) var framesWritten = 0
@@ -360,7 +375,8 @@ public final class VideoSink: @unchecked Sendable {
         // A live recording written in place keeps what it has (fragments already on disk play).
         let keep = tempPath == path && !isNetwork && framesWritten > 0
         if let fmt = formatContext {
-            if keep { interrupt?.arm(); _ = av_write_trailer(fmt) }
+            // A network muxer closes its connections in the trailer (RTSP: TEARDOWN), best effort.
+            if keep || isNetwork { interrupt?.arm(); _ = av_write_trailer(fmt) }
             if fmt.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 { avio_closep(&fmt.pointee.pb) }
         }
         releaseContexts()

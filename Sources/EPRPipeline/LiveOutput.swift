@@ -79,7 +79,7 @@ struct LiveOutput {
     /// While the source is quiet, writes notice frames at the stream's rate up to "now" as the
     /// pipeline sees it (now minus its latency), so that the frames that come after a reconnect
     /// still follow in time order.
-    mutating func fillIfOffline(sink: VideoSink) throws(EPRError) {
+    mutating func fillIfOffline(sink: any VideoOutput) throws(EPRError) {
         // After a reconnect the notices go on until the first new frame reaches the output (it left
         // the source a pipeline latency ago), so the output has no hole where the pipeline refills.
         guard sourceIsQuiet || awaitingResume, !source.isStopped, let last = lastGood else { return }

@@ -52,6 +52,9 @@ public struct LiveSummary: Sendable {
     public let firstFrameSeconds: Double?
     /// Each outage: disconnect detected -> frames flowing again.
     public let reconnectSeconds: [Double]
+    /// A network output that went away and came back, and the frames made while it was down.
+    public let outputReconnects: Int
+    public let framesNotSent: Int
     /// Captured at the source -> written, when the stream tells capture times (RTSP sender reports).
     public let glassToGlass: LatencyHistogram?
 }
@@ -166,7 +169,17 @@ public final class Pipeline: @unchecked Sendable {
         sinkOptions.encoderThreads = settings.encoderThreads
         sinkOptions.live = live != nil
         if VideoSink.isNetworkURL(output) { sinkOptions.interrupt = InterruptDeadline(timeout: settings.stallTimeout) }
-        let sink = try VideoSink(path: output, video: source.video, audio: source.audioStreams, options: sinkOptions)
+        let openSink = { [output, sinkOptions] () throws(EPRError) -> VideoSink in
+            try VideoSink(path: output, video: source.video, audio: source.audioStreams, options: sinkOptions)
+        }
+        // A live run publishing to a server reconnects the output as it does the input.
+        var republisher: RepublishingOutput?
+        if live != nil && VideoSink.isNetworkURL(output) {
+            republisher = try RepublishingOutput(path: output, backoff: liveSourceOptions().backoff(attempt:),
+                                                 maxReconnects: settings.maxReconnects, log: log ?? { _ in }, open: openSink)
+        }
+        let sink: any VideoOutput
+        if let republisher { sink = republisher } else { sink = try openSink() }
 
         // The wiring: every queue has a size; a file source blocks rather than drops, a live source
         // keeps only the newest frames (the drop count is the back-pressure meter).
@@ -347,6 +360,8 @@ public final class Pipeline: @unchecked Sendable {
                                        frameQueueMaxDepth: frames.maxDepth, frameQueueCapacity: frames.capacity,
                                        firstFrameSeconds: firstFrameAt,
                                        reconnectSeconds: outages.all,
+                                       outputReconnects: republisher?.reconnects ?? 0,
+                                       framesNotSent: republisher?.framesNotSent ?? 0,
                                        glassToGlass: glassToGlass.count > 0 ? glassToGlass : nil)
         }
         return summary
@@ -359,11 +374,7 @@ public final class Pipeline: @unchecked Sendable {
             options.decoderThreads = settings.decoderThreads
             return .file(try MediaSource(url: input, options: options))
         }
-        var options = LiveSourceOptions()
-        options.transport = settings.rtspTransport
-        options.stallTimeout = settings.stallTimeout
-        options.maxReconnects = settings.maxReconnects
-        options.decoderThreads = settings.decoderThreads
+        let options = liveSourceOptions()
         let log = self.log ?? { _ in }
         let outages = OutageLog()
         let source = LiveSource(url: input, options: options) { event in
@@ -387,6 +398,15 @@ public final class Pipeline: @unchecked Sendable {
         if stopEarly { source.stop() }
         try source.open()
         return .live(source, outages)
+    }
+
+    private func liveSourceOptions() -> LiveSourceOptions {
+        var options = LiveSourceOptions()
+        options.transport = settings.rtspTransport
+        options.stallTimeout = settings.stallTimeout
+        options.maxReconnects = settings.maxReconnects
+        options.decoderThreads = settings.decoderThreads
+        return options
     }
 
     private func snapshot(source: InputSource, queues: [(String, Int)], dropped: Int, live: LiveOutput?) -> ProgressSnapshot {

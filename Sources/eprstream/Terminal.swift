@@ -44,7 +44,8 @@ enum Terminal {
         if let live = s.live {
             lines.append(String(format: "live: %d frames received, %d dropped (back-pressure), %d reconnects, %d stalls, %d offline frames",
                                 live.framesReceived, s.framesDropped, live.reconnects, live.stalls, live.offlineFrames)
-                + (live.lateFrames > 0 ? ", \(live.lateFrames) late frames skipped" : ""))
+                + (live.lateFrames > 0 ? ", \(live.lateFrames) late frames skipped" : "")
+                + (live.outputReconnects > 0 ? ", \(live.outputReconnects) output reconnects (\(live.framesNotSent) frames not sent)" : ""))
             var timing = ["frame queue depth max \(live.frameQueueMaxDepth)/\(live.frameQueueCapacity)"]
             if let first = live.firstFrameSeconds { timing.append(String(format: "first annotated frame after %.2f s", first)) }
             if !live.reconnectSeconds.isEmpty {

@@ -185,6 +185,47 @@ import Testing
         do { let errors = try Probe.decodeErrors(received); #expect(errors.isEmpty, "\(errors)") }
     }
 
+    @Test func publishingSurvivesTheReceivingServerGoingAway() throws {
+        let model = try LiveFixtures.model()
+        let server = try RTSPServer(args: ["--file", Repo.dashcam, "--loops", "5"])
+        defer { server.terminate() }
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let port = try LiveFixtures.freePort()
+        func receiver(_ name: String) throws -> LiveRun {
+            try LiveRun(["-v", "error", "-rtsp_flags", "listen", "-timeout", "30", "-i", "rtsp://127.0.0.1:\(port)/annotated",
+                         "-c", "copy", "-y", dir.appendingPathComponent(name).path], executable: "/usr/bin/ffmpeg")
+        }
+        let first = try receiver("first.mkv")
+        defer { first.kill() }
+        Thread.sleep(forTimeInterval: 1.5)
+
+        let run = try LiveRun(["run", server.url, "-o", "rtsp://127.0.0.1:\(port)/annotated", "--model", model,
+                               "--duration", "14"] + Self.fastInput)
+        defer { run.kill() }
+        #expect(run.waitForLine(containing: "connected: first frame", timeout: 30) != nil, "stderr: \(run.stderrText)")
+        Thread.sleep(forTimeInterval: 3)
+        first.kill()   // the receiving server crashes
+        #expect(run.waitForLine(containing: "output lost", timeout: 10) != nil, "stderr: \(run.stderrText)")
+        let second = try receiver("second.mkv")   // and comes back on the same port
+        defer { second.kill() }
+        let result = try run.wait(timeout: 40)
+
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stderr.contains("output reconnected after"), "stderr: \(result.stderr)")
+        #expect(result.stdout.contains("1 output reconnects"), "stdout: \(result.stdout)")
+        if let line = result.stderr.split(separator: "\n").first(where: { $0.contains("output reconnected") }) {
+            print("measured: \(line)")
+        }
+        let got = try second.wait(timeout: 20)   // our TEARDOWN ends the receiver
+        #expect(got.status == 0, "ffmpeg: \(got.stderr)")
+        let received = dir.appendingPathComponent("second.mkv").path
+        let video = try Probe.video(received)
+        #expect(video.codec == "h264")
+        #expect(video.frames >= 25, "\(video.frames) frames after the reconnect")
+        do { let errors = try Probe.decodeErrors(received); #expect(errors.isEmpty, "\(errors)") }
+    }
+
     @Test func slowPipelineDropsFramesAndMemoryStaysFlat() throws {
         let model = try LiveFixtures.model()
         // A fast live source (tiny frames, 200 fps) and a network input far larger than the frame:
