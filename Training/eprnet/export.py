@@ -117,7 +117,7 @@ class ExportEPRNet(nn.Module):
 
 def load_checkpoint(path, map_location="cpu"):
     """EPRNet from a train.py checkpoint (best.pt or last.pt), in eval mode, and its metadata."""
-    ck = torch.load(path, map_location=map_location)
+    ck = torch.load(path, map_location=map_location, weights_only=False)  # our own file: RNG states, history
     model = build(ck.get("model_name", "eprnet"), ck.get("num_classes", NUM_CLASSES))
     model.load_state_dict(ck["model"])
     return model.eval(), ck

@@ -153,7 +153,7 @@ def main(argv=None):
 
     start_epoch, best, history, elapsed0 = 0, -1.0, [], 0.0
     if args.resume and os.path.exists(last_path):
-        ck = torch.load(last_path, map_location=device)
+        ck = torch.load(last_path, map_location=device, weights_only=False)  # RNG states (torch 2.6+ defaults to True)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         start_epoch, best, history = ck["epoch"], ck["best_miou"], ck["history"]
