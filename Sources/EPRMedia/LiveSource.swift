@@ -16,6 +16,8 @@ public struct LiveSourceOptions: Sendable {
     public var initialBackoff = 0.5
     public var maxBackoff = 10.0
     public var decoderThreads = 0
+    /// Carry the camera's first audio stream (copied untouched, on the same clock as the video).
+    public var audio = true
     public init() {}
 
     /// The wait before retry number `attempt` (1-based).
@@ -41,7 +43,9 @@ public enum LiveSourceEvent: Sendable {
 ///
 /// Frames carry timestamps in `LiveSource.timeBase` on one clock since `init`: each connection
 /// keeps its own (RTP) timestamp spacing, anchored where its first frame arrived; sequence numbers
-/// never restart; pictures keep the first connection's size. Audio is not carried.
+/// never restart; pictures keep the first connection's size. The first audio stream, when there
+/// is one, comes along as packets stamped on the same clock (from a reconnection only when its
+/// format is unchanged).
 /// One thread calls `next()`; `stop()` may be called from any thread.
 public final class LiveSource: @unchecked Sendable {
     public static let timeBase = AVRational(num: 1, den: 90_000)
@@ -57,6 +61,11 @@ public final class LiveSource: @unchecked Sendable {
         return info
     }
     private var openedVideo: VideoStreamInfo?
+    /// The first connection's first audio stream (stamped in `timeBase`), if any; valid after `open()`.
+    public private(set) var audioStreams: [AudioStreamInfo] = []
+    /// The current connection's stream index of that audio stream, nil when it has none (or another format).
+    private var audioIndex: Int?
+    private var lastAudioTicks: Int64 = -1
 
     private let deadline: InterruptDeadline
     private let onEvent: @Sendable (LiveSourceEvent) -> Void
@@ -103,6 +112,11 @@ public final class LiveSource: @unchecked Sendable {
                                       frameRate: v.frameRate, estimatedFrameCount: nil, durationSeconds: nil,
                                       codecName: v.codecName, sampleAspectRatio: v.sampleAspectRatio, startTime: 0)
         if let fps = openedVideo?.framesPerSecond, fps > 0 { frameInterval = 1 / min(120, fps) }
+        if let a = source.audioStreams.first {
+            audioStreams = [try AudioStreamInfo(index: 0, timeBase: LiveSource.timeBase, copying: a.codecParameters,
+                                                durationSeconds: nil)]
+        }
+        audioIndex = matchingAudio(in: source)
         downSince = 0
     }
 
@@ -136,9 +150,9 @@ public final class LiveSource: @unchecked Sendable {
     /// `clock` in `timeBase` ticks.
     public func ticks(atClock seconds: Double) -> Int64 { Int64((seconds * 90_000).rounded()) }
 
-    /// The next frame; reconnects as needed (blocking meanwhile). Nil once stopped; throws when
-    /// the source is gone for good (`maxReconnects` failed attempts in a row).
-    public func next() throws(EPRError) -> VideoFrame? {
+    /// The next frame or audio packet; reconnects as needed (blocking meanwhile). Nil once stopped;
+    /// throws when the source is gone for good (`maxReconnects` failed attempts in a row).
+    public func next() throws(EPRError) -> SourceItem? {
         precondition(openedVideo != nil, "LiveSource.next() before open()")
         while !isStopped {
             if current == nil {
@@ -148,14 +162,18 @@ public final class LiveSource: @unchecked Sendable {
                 guard let source else { return nil }
                 current = source
                 anchor = nil
+                audioIndex = matchingAudio(in: source)
                 lock.lock(); reconnectCount += 1; lock.unlock()
             }
             guard let source = current else { continue }
             var reason = "the stream ended"
             do throws(EPRError) {
-                if let item = try source.next() {
-                    if case .video(let frame) = item { return try restamp(frame) }
+                switch try source.next() {
+                case .video(let frame): return .video(try restamp(frame))
+                case .audio(let packet):
+                    if let stamped = restamp(packet) { return .audio(stamped) }
                     continue
+                case nil: break
                 }
                 if let code = source.endError, !deadline.fired { reason = ffmpegErrorString(code) }
             } catch {
@@ -219,7 +237,7 @@ public final class LiveSource: @unchecked Sendable {
         var o = SourceOptions()
         o.decoderThreads = options.decoderThreads
         o.interrupt = deadline
-        o.videoOnly = true
+        o.videoOnly = !options.audio
         o.formatOptions = [
             "fflags": "nobuffer",
             "probesize": "65536",
@@ -293,6 +311,32 @@ public final class LiveSource: @unchecked Sendable {
             downSince = nil
         }
         return item
+    }
+
+    /// The index of `source`'s audio stream that matches the first connection's (same codec, rate
+    /// and channels), so that one output stream can carry both.
+    private func matchingAudio(in source: MediaSource) -> Int? {
+        guard let want = audioStreams.first?.codecParameters.pointee, let have = source.audioStreams.first else { return nil }
+        let p = have.codecParameters.pointee
+        guard p.codec_id == want.codec_id, p.sample_rate == want.sample_rate,
+              p.ch_layout.nb_channels == want.ch_layout.nb_channels else { return nil }
+        return have.index
+    }
+
+    /// An audio packet on the run's clock (the current connection's video anchor), or nil when it
+    /// cannot be placed yet (no video frame on this connection) or would go back in time.
+    private func restamp(_ audio: AudioPacket) -> AudioPacket? {
+        guard audio.sourceStreamIndex == audioIndex, let a = anchor, let seconds = audio.seconds else { return nil }
+        let pts = ticks(atClock: a.clock + (seconds - a.source))
+        guard pts > lastAudioTicks else { return nil }
+        lastAudioTicks = pts
+        let p = audio.packet
+        let duration = p.pointee.duration > 0 ? av_rescale_q(p.pointee.duration, audio.timeBase, LiveSource.timeBase) : 0
+        guard let copy = av_packet_clone(p) else { return nil }
+        copy.pointee.pts = pts
+        copy.pointee.dts = pts
+        copy.pointee.duration = duration
+        return AudioPacket(taking: copy, sourceStreamIndex: 0, timeBase: LiveSource.timeBase)
     }
 
     /// Seconds from capture to arrival when the stream maps its timestamps to wall-clock time

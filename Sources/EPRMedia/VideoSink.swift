@@ -107,6 +107,9 @@ public final class VideoSink: VideoOutput, @unchecked Sendable {
             throw EPRError(.output, "cannot write \(path): \(ffmpegErrorString(ret))")
         }
         options.interrupt?.install(on: fmt)
+        // Live: when one stream pauses (no audio while the source is down) the others wait at
+        // most a second in the interleaving queue instead of FFmpeg's default ten.
+        if options.live || isNetwork { fmt.pointee.max_interleave_delta = 1_000_000 }
         var ok = false
         var tempCreated = false
         var encLocal: UnsafeMutablePointer<AVCodecContext>?

@@ -144,7 +144,7 @@ public final class Pipeline: @unchecked Sendable {
         guard let modelPath = settings.modelPath else { throw EPRError(.model, "no model given (use --model PATH)") }
         let runStarted = now()
 
-        // The source: a file (blocking, with audio) or a live stream (reconnecting, video only).
+        // The source: a file (blocking) or a live stream (reconnecting); either may bring audio.
         let source = try openSource()
         defer { source.close() }
         let live = source.live
@@ -188,7 +188,8 @@ public final class Pipeline: @unchecked Sendable {
             : BoundedQueue<DecodedFrame>(capacity: settings.liveFrameQueueCapacity, policy: .dropOldest)
         let segmented = BoundedQueue<SegmentedFrame>(capacity: settings.segmentedQueueCapacity)
         let annotated = BoundedQueue<AnnotatedFrame>(capacity: settings.encodeQueueCapacity)
-        let audio = BoundedQueue<AudioPacket>(capacity: settings.audioQueueCapacity)
+        // Live audio must never hold up the video: the oldest packets go if the sink falls behind.
+        let audio = BoundedQueue<AudioPacket>(capacity: settings.audioQueueCapacity, policy: live == nil ? .block : .dropOldest)
         let failure = FailureLatch()
         let stats = statistics
         // A file stops decoding after maxFrames; a live source (which drops) stops once the sink has
@@ -372,6 +373,7 @@ public final class Pipeline: @unchecked Sendable {
         guard isLiveURL(input) else {
             var options = SourceOptions()
             options.decoderThreads = settings.decoderThreads
+            options.videoOnly = !settings.audio
             return .file(try MediaSource(url: input, options: options))
         }
         let options = liveSourceOptions()
@@ -406,6 +408,7 @@ public final class Pipeline: @unchecked Sendable {
         options.stallTimeout = settings.stallTimeout
         options.maxReconnects = settings.maxReconnects
         options.decoderThreads = settings.decoderThreads
+        options.audio = settings.audio
         return options
     }
 
@@ -434,8 +437,10 @@ enum InputSource {
         }
     }
     var audioStreams: [AudioStreamInfo] {
-        if case .file(let s) = self { return s.audioStreams }
-        return []
+        switch self {
+        case .file(let s): return s.audioStreams
+        case .live(let s, _): return s.audioStreams
+        }
     }
     var warnings: [String] {
         if case .file(let s) = self { return s.warnings }
@@ -448,7 +453,7 @@ enum InputSource {
     func next() throws(EPRError) -> SourceItem? {
         switch self {
         case .file(let s): return try s.next()
-        case .live(let s, _): return try s.next().map { .video($0) }
+        case .live(let s, _): return try s.next()
         }
     }
     func close() {

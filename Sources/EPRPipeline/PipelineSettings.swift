@@ -11,6 +11,8 @@ public struct PipelineSettings: Sendable, Equatable {
     public var alpha: Float = 0.5
     public var showLegend = true
     public var showStats = true
+    /// Copy the input's audio (files: every stream; live: the first) to the output.
+    public var audio = true
 
     public var frameQueueCapacity = 4
     public var segmentedQueueCapacity = 4

@@ -26,6 +26,7 @@ public enum PresetLoader {
         },
         "legend": { s, n, k throws(EPRError) in s.showLegend = try bool(n, k) },
         "stats": { s, n, k throws(EPRError) in s.showStats = try bool(n, k) },
+        "audio": { s, n, k throws(EPRError) in s.audio = try bool(n, k) },
         "max_frames": { s, n, k throws(EPRError) in s.maxFrames = try int(n, k, min: 1) },
         "queues.frames": { s, n, k throws(EPRError) in s.frameQueueCapacity = try int(n, k, min: 1) },
         "queues.segmented": { s, n, k throws(EPRError) in s.segmentedQueueCapacity = try int(n, k, min: 1) },

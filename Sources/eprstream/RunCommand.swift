@@ -43,6 +43,9 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .customLong("no-legend"), help: "Do not draw the class legend.")
     var noLegend = false
 
+    @Flag(name: .customLong("no-audio"), help: "Leave the input's audio out of the output.")
+    var noAudio = false
+
     @Flag(name: .customLong("no-stats"), help: "Do not draw the FPS and latency line.")
     var noStats = false
 
@@ -71,6 +74,7 @@ struct RunCommand: ParsableCommand {
         }
         if noLegend { settings.showLegend = false }
         if noStats { settings.showStats = false }
+        if noAudio { settings.audio = false }
         if let maxFrames {
             guard maxFrames > 0 else { throw EPRError(.config, "--max-frames must be positive, got \(maxFrames)") }
             settings.maxFrames = maxFrames

@@ -20,6 +20,10 @@ import Testing
         #expect(settings.encoderPreset == "ultrafast")
         #expect(settings.decoderThreads == 1 && settings.encoderThreads == 1)
         #expect(settings.encoderCRF == 23)
+        #expect(settings.audio)
+        var silent = PipelineSettings()
+        try PresetLoader.apply(yaml: "audio: false\n", source: "t.yaml", to: &silent)
+        #expect(!silent.audio)
     }
 
     @Test func valuesOverrideDefaults() throws {

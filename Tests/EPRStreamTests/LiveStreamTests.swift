@@ -34,6 +34,26 @@ import Testing
         #expect(LiveFixtures.summaryNumber(result.stdout, "first annotated frame after") != nil)
     }
 
+    @Test func cameraAudioIsCarriedInSync() throws {
+        let model = try LiveFixtures.model()
+        let server = try RTSPServer(args: ["--file", Repo.dashcam, "--loops", "3", "--audio"])
+        defer { server.terminate() }
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let output = dir.appendingPathComponent("audio.mp4").path
+
+        let result = try run(Repo.binary, ["run", server.url, "-o", output, "--model", model, "--max-frames", "100"]
+                             + Self.fastInput, timeout: 90)
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let video = try Probe.video(output)
+        #expect(video.frames == 100)
+        let audio = try #require(try Probe.audio(output), "no audio stream in the recording")
+        #expect(audio.codec == "aac")
+        // 100 frames at 25 fps: the audio covers the same four seconds.
+        #expect(abs(audio.duration - video.duration) < 0.3, "audio \(audio.duration) s, video \(video.duration) s")
+        do { let errors = try Probe.decodeErrors(output); #expect(errors.isEmpty, "\(errors)") }
+    }
+
     @Test func serverKilledAndRestartedRunContinuesWithOfflineFrames() throws {
         let model = try LiveFixtures.model()
         var server = try RTSPServer(args: ["--file", Repo.dashcam, "--loops", "5"])

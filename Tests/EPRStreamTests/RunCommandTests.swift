@@ -39,6 +39,17 @@ import Testing
         #expect(try Probe.decodeErrors(output).isEmpty)
     }
 
+    @Test func noAudioLeavesTheSoundOut() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let output = dir.appendingPathComponent("silent.mp4").path
+        let result = try run(Repo.binary, ["run", Repo.dashcam, "-o", output, "--max-frames", "10", "--no-audio",
+                                           "--input-size", "128x224", "--quiet"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(try Probe.video(output).frames == 10)
+        #expect(try Probe.audio(output) == nil)
+    }
+
     @Test func ctrlCFinishesAPlayableOutput() throws {
         let dir = try Repo.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
