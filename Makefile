@@ -27,10 +27,16 @@ test: test-swift test-training
 
 # Accuracy of the shipped models through the Swift runner: CamVid val, image path and video path.
 CAMVID ?= ../shared/datasets/camvid
+# Every shipped model (EPRNet, EPRNet-Light; fp32 and int8) on CamVid val: out/eval-NAME-{fp32,int8}.json.
 eval: build
 	@mkdir -p out
-	.build/release/eprstream eval --dataset $(CAMVID) --list val.txt --model Models/eprnet-camvid.onnx --through-video --json out/eval-fp32.json
-	.build/release/eprstream eval --dataset $(CAMVID) --list val.txt --model Models/eprnet-camvid-int8.xml --through-video --json out/eval-int8.json
+	@for m in eprnet eprnet-light; do \
+	  for f in Models/$$m-camvid.onnx:fp32 Models/$$m-camvid-int8.xml:int8; do \
+	    file=$${f%%:*}; kind=$${f##*:}; [ -f $$file ] || continue; \
+	    echo "== $$file"; \
+	    .build/release/eprstream eval --dataset $(CAMVID) --list val.txt --model $$file --through-video --json out/eval-$$m-$$kind.json || exit 1; \
+	  done; \
+	done
 
 # The training toolchain's confusion matrix that the Swift eval test compares against.
 eval-reference: training-venv

@@ -70,6 +70,7 @@ def model_section(models_dir, title, name, model_name, layout):
     done, total = len(log), int(recipe["epochs"])
     best = max(log, key=lambda r: float(r["val_miou"]))
     shipped_epoch = meta.get("epoch", best["epoch"])
+    shipped = next((r for r in log if r["epoch"] == str(shipped_epoch)), best)
     if done < total:
         status = ("**Training is still in progress**: %d of %d epochs done so far; the shipped weights are "
                   "the best checkpoint so far (epoch %s). The numbers below will change when the run "
@@ -96,7 +97,7 @@ epochs, weight decay %(wd)s, batch %(batch)d, random scale 0.5-2.0, pad with voi
 %(crop)s, horizontal flip, cross-entropy ignoring void with %(weights)s. PyTorch 1.13 on
 %(device)s (%(threads)s thread(s), nice 10, beside other work on a 2-core machine).
 Epochs done: %(done)d of %(total)d; training time so far %(time)s (validation included).
-Best val mIoU during training (PyTorch, unfolded model): %(best)s%% at epoch %(best_ep)s.%(bn)s
+Val mIoU of the shipped checkpoint during training (PyTorch, unfolded model): %(shipped)s%% at epoch %(shipped_ep)s.%(later)s%(bn)s
 
 | class | fp32 ONNX Runtime IoU (%%) | fp32 OpenVINO IoU (%%) | int8 OpenVINO IoU (%%) |
 |---|---|---|---|
@@ -110,11 +111,13 @@ Best val mIoU during training (PyTorch, unfolded model): %(best)s%% at epoch %(b
            batch=recipe["batch"], crop="x".join(map(str, recipe["crop"])),
            weights="ENet class weights (1/ln(1.02 + p))" if recipe.get("class_weights") == "enet" else "no class weights",
            device=recipe.get("device", "cpu"), threads=recipe.get("threads", "?"), done=done,
-           time="%.1f h" % (float(log[-1]["elapsed_s"]) / 3600), best=pct(float(best["val_miou"])),
-           best_ep=best["epoch"], rows="\n".join(rows),
-           bn=("\nBefore export the BN statistics were recomputed with the final weights (precise BN, "
-               "`Training/eprnet/precise_bn.py`: %s), which is why the shipped figures below differ from "
-               "the training-time figure." % meta["bn_statistics"]) if "bn_statistics" in meta else "")
+           time="%.1f h" % (float(log[-1]["elapsed_s"]) / 3600), shipped=pct(float(shipped["val_miou"])),
+           shipped_ep=shipped["epoch"], rows="\n".join(rows),
+           later=(" Epoch %s has since done better (%s%%); the next `make models` ships it."
+                  % (best["epoch"], pct(float(best["val_miou"])))) if best is not shipped and float(best["val_miou"]) > float(shipped["val_miou"]) else "",
+           bn=("\nBefore export the BN statistics were recomputed with the checkpoint's weights over %s "
+               "(precise BN, `Training/eprnet/precise_bn.py`), which is why the shipped figures below differ "
+               "from the training-time figure." % meta["bn_statistics"]) if "bn_statistics" in meta else "")
 
 
 def render(models_dir):

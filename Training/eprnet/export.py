@@ -161,7 +161,7 @@ def main(argv=None):
     if args.precise_bn:
         images = data.load_split("train", args.data)[0]
         recalibrate(model, images)
-        extra["bn_statistics"] = "precise: %d CamVid train frames at full size" % len(images)
+        extra["bn_statistics"] = "%d CamVid train frames at full size" % len(images)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     export_onnx(model, args.out, name, dynamic=not args.static, extra_meta=extra)
     print("wrote %s (%s, epoch %s, val mIoU %s)" % (args.out, name, extra["epoch"], extra["val_miou_checkpoint"]))

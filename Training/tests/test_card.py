@@ -53,3 +53,18 @@ def test_card_for_a_finished_run(tmp_path):
     assert "Training finished: 4 epochs; shipped weights from epoch 2" in light
     assert "647,101 learnable parameters" in light
     assert "| **mIoU** | **-** | **-** | **-** |" in light  # no eval files yet: dashes, not made-up figures
+
+
+def test_card_tells_a_later_better_epoch_and_precise_bn(tmp_path, monkeypatch):
+    models, run = tmp_path / "Models", tmp_path / "run"
+    models.mkdir()
+    write_run(run, epochs_done=3, total=150)
+    card.collect(str(run), str(models), "eprnet-camvid")
+    (models / "eprnet-camvid.onnx").write_bytes(b"")
+    # Exported at epoch 1; epoch 2 (45%) finished before the log was collected.
+    monkeypatch.setattr(card, "onnx_metadata", lambda path: {"epoch": "1", "bn_statistics": "367 CamVid train frames"})
+    eprnet = card.render(str(models)).split("## EPRNet-Light")[0]
+    assert "best checkpoint so far (epoch 1)" in eprnet
+    assert "shipped checkpoint during training (PyTorch, unfolded model): 30.0% at epoch 1" in eprnet
+    assert "Epoch 2 has since done better (45.0%)" in eprnet
+    assert "over 367 CamVid train frames (precise BN" in eprnet
