@@ -16,7 +16,7 @@ DEVICE       ?= cpu
 THREADS      ?= 1
 ORT_VERSION  := 1.31.1
 
-.PHONY: training-venv train train-resume train-status precise-bn-report export eval-model quantize fixtures model-card models test-training
+.PHONY: training-venv train train-resume train-resume-all train-status train-status-all precise-bn-report export eval-model quantize fixtures model-card models test-training
 
 # Debian's torch/numpy/onnx/matplotlib/pytest are seen through --system-site-packages; only
 # onnxruntime is added, with numpy pinned to Debian's so torch keeps working.
@@ -51,6 +51,15 @@ precise-bn-report: $(TRAIN_VENV)/.ready
 
 train-status:
 	@tail -n 3 Training/$(RUN_DIR)/train.out; tail -n 1 Training/$(RUN_DIR)/log.csv 2>/dev/null
+
+# Both runs at once, one thread each (what the 2-core machine does best; see Training/README.md);
+# a run that is already going is left alone.
+train-resume-all:
+	-$(MAKE) --no-print-directory train-resume MODEL=eprnet THREADS=1
+	-$(MAKE) --no-print-directory train-resume MODEL=eprnet-light THREADS=1
+
+train-status-all:
+	@for m in eprnet eprnet-light; do echo "== $$m"; $(MAKE) --no-print-directory train-status MODEL=$$m; done
 
 export: $(TRAIN_VENV)/.ready
 	cd Training && $(TRAIN_PY) -m eprnet.export --ckpt $(RUN_DIR)/best.pt --out $(MODEL_ONNX)
