@@ -24,6 +24,14 @@ public struct LiveSourceOptions: Sendable {
     public func backoff(attempt: Int) -> Double {
         min(maxBackoff, initialBackoff * pow(2, Double(max(0, attempt - 1))))
     }
+
+    /// The error that ends the retrying (`kind`: input or output) after `failures` failed
+    /// attempts in a row ended with `error`, or nil while `maxReconnects` allows more.
+    public func giveUp(after failures: Int, _ error: EPRError, as kind: EPRError.Kind) -> EPRError? {
+        guard let max = maxReconnects, failures > max else { return nil }
+        let tries = failures == 1 ? "1 attempt" : "\(failures) attempts"
+        return EPRError(kind, "\(error.message) (gave up after \(tries); --max-reconnects \(max))")
+    }
 }
 
 /// What happened to the connection, for logs and counters.
@@ -219,11 +227,7 @@ public final class LiveSource: @unchecked Sendable {
                 return try MediaSource(url: url, options: sourceOptions(url: url, options: options, deadline: deadline))
             } catch {
                 if deadline.isAborted { return nil }
-                let failures = attempt
-                if let max = options.maxReconnects, failures > max {
-                    let tries = failures == 1 ? "1 attempt" : "\(failures) attempts"
-                    throw EPRError(.stream, "\(error.message) (gave up after \(tries); --max-reconnects \(max))")
-                }
+                if let final = options.giveUp(after: attempt, error, as: .stream) { throw final }
                 let delay = options.backoff(attempt: attempt)
                 onEvent(.attemptFailed(attempt: attempt, reason: error.message, retryIn: delay))
                 sleep(delay)

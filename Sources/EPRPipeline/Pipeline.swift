@@ -175,8 +175,7 @@ public final class Pipeline: @unchecked Sendable {
         // A live run publishing to a server reconnects the output as it does the input.
         var republisher: RepublishingOutput?
         if live != nil && VideoSink.isNetworkURL(output) {
-            republisher = try RepublishingOutput(path: output, backoff: liveSourceOptions().backoff(attempt:),
-                                                 maxReconnects: settings.maxReconnects, log: log ?? { _ in }, open: openSink)
+            republisher = try RepublishingOutput(retry: liveSourceOptions(), log: log ?? { _ in }, open: openSink)
         }
         let sink: any VideoOutput
         if let republisher { sink = republisher } else { sink = try openSink() }

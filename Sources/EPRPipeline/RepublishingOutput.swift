@@ -6,12 +6,11 @@ import Foundation
 /// connection is dropped and reopened with the same capped backoff as the input, while frames
 /// go unsent (counted) instead of holding up the pipeline. Each connection gets a fresh encoder,
 /// so a receiver starts at a keyframe. Only opening the very first connection, or running out of
-/// attempts (`maxReconnects`), is an error.
+/// attempts (the input's `maxReconnects`), is an error.
 final class RepublishingOutput: VideoOutput {
-    private let path: String
     private let open: () throws(EPRError) -> VideoSink
-    private let backoff: (Int) -> Double
-    private let maxReconnects: Int?
+    /// The input's retry policy (backoff, maxReconnects), applied to the output too.
+    private let retry: LiveSourceOptions
     private let log: (String) -> Void
     private var sink: VideoSink?
     /// Frames written by sinks that are gone.
@@ -25,12 +24,10 @@ final class RepublishingOutput: VideoOutput {
     private(set) var warnings: [String] = []
 
     /// Opens the first connection (an error here ends the run, as for any output).
-    init(path: String, backoff: @escaping (Int) -> Double, maxReconnects: Int?, log: @escaping (String) -> Void,
+    init(retry: LiveSourceOptions, log: @escaping (String) -> Void,
          open: @escaping () throws(EPRError) -> VideoSink) throws(EPRError) {
-        self.path = path
         self.open = open
-        self.backoff = backoff
-        self.maxReconnects = maxReconnects
+        self.retry = retry
         self.log = log
         sink = try open()
     }
@@ -69,7 +66,7 @@ final class RepublishingOutput: VideoOutput {
         sink = nil
         failedAttempts = 0
         downSince = now()
-        nextAttemptAt = downSince + backoff(1)
+        nextAttemptAt = downSince + retry.backoff(attempt: 1)
         log("output lost: \(error.message); reconnecting")
     }
 
@@ -86,16 +83,11 @@ final class RepublishingOutput: VideoOutput {
             return fresh
         } catch {
             failedAttempts += 1
-            if let max = maxReconnects, failedAttempts > max {
-                let tries = failedAttempts == 1 ? "1 attempt" : "\(failedAttempts) attempts"
-                throw EPRError(.output, "\(error.message) (gave up after \(tries); --max-reconnects \(max))")
-            }
-            let delay = backoff(failedAttempts + 1)
+            if let final = retry.giveUp(after: failedAttempts, error, as: .output) { throw final }
+            let delay = retry.backoff(attempt: failedAttempts + 1)
             nextAttemptAt = now() + delay
             log(String(format: "output attempt %d failed: %@; retrying in %.1f s", failedAttempts, error.message, delay))
             return nil
         }
     }
-
-    private func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 }

@@ -26,7 +26,7 @@ import Testing
         // Frames keep the camera's own spacing (25 fps), however unevenly they arrived: never a
         // burst of frames a millisecond apart (our drops only make gaps wider).
         let times = try LiveFixtures.frameTimes(output)
-        let closest = zip(times, times.dropFirst()).map { $1 - $0 }.min() ?? 0
+        let closest = LiveFixtures.gaps(times).min() ?? 0
         #expect(closest > 0.03, "closest frames \(closest) s apart")
         // Fragmented MP4 (a crash leaves a playable file): an empty moov up front, then fragments.
         let data = try Data(contentsOf: URL(fileURLWithPath: output))
@@ -84,10 +84,10 @@ import Testing
         // (a pipeline slower than the source leaves shorter gaps between frames: its own rate).
         let times = try LiveFixtures.frameTimes(output)
         #expect(times.count > 150)
-        #expect(zip(times, times.dropFirst()).allSatisfy { $0 < $1 })
-        let biggestGap = zip(times, times.dropFirst()).map { $1 - $0 }.max() ?? 0
+        #expect(LiveFixtures.gaps(times).allSatisfy { $0 > 0 })
+        let biggestGap = LiveFixtures.gaps(times).max() ?? 0
         #expect(biggestGap < 1.5, "largest gap between frames \(biggestGap) s")
-        let closest = zip(times, times.dropFirst()).map { $1 - $0 }.min() ?? 0
+        let closest = LiveFixtures.gaps(times).min() ?? 0
         #expect(closest > 0.03, "closest frames \(closest) s apart")   // 25 fps, notices included
         #expect((times.last ?? 0) - (times.first ?? 0) > 10)
         do { let errors = try Probe.decodeErrors(output); #expect(errors.isEmpty, "\(errors)") }
@@ -126,7 +126,7 @@ import Testing
         #expect(result.status == 0, "stderr: \(result.stderr)")
         #expect(result.stdout.contains("1 stalls"), "stdout: \(result.stdout)")
         let times = try LiveFixtures.frameTimes(output)
-        #expect(zip(times, times.dropFirst()).allSatisfy { $0 < $1 })
+        #expect(LiveFixtures.gaps(times).allSatisfy { $0 > 0 })
         do { let errors = try Probe.decodeErrors(output); #expect(errors.isEmpty, "\(errors)") }
     }
 
@@ -325,6 +325,9 @@ enum LiveFixtures {
         let out = try Probe.ffprobe(["-select_streams", "v:0", "-show_entries", "frame=pts_time", "-of", "csv=p=0", path])
         return out.split(separator: "\n").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
     }
+
+    /// Seconds between consecutive frame times.
+    static func gaps(_ times: [Double]) -> [Double] { zip(times, times.dropFirst()).map { $1 - $0 } }
 
     /// The number right after `marker` (or right before it, with `before`) in the summary.
     static func summaryNumber(_ text: String, _ marker: String, before: Bool = false) -> Double? {
