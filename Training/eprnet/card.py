@@ -68,7 +68,9 @@ def model_section(models_dir, title, name, model_name, layout):
     q = load_json(os.path.join(models_dir, name + "-int8-val.json"))
     meta = onnx_metadata(os.path.join(models_dir, name + ".onnx"))
     done, total = len(log), int(recipe["epochs"])
-    best = max(log, key=lambda r: float(r["val_miou"]))
+    # Epochs are only comparable when validated with the same BN statistics (train.py --val-bn).
+    bn_of = lambda r: r.get("val_bn") or "running"
+    best = max((r for r in log if bn_of(r) == bn_of(log[-1])), key=lambda r: float(r["val_miou"]))
     shipped_epoch = meta.get("epoch", best["epoch"])
     shipped = next((r for r in log if r["epoch"] == str(shipped_epoch)), best)
     if done < total:
@@ -97,7 +99,7 @@ epochs, weight decay %(wd)s, batch %(batch)d, random scale 0.5-2.0, pad with voi
 %(crop)s, horizontal flip, cross-entropy ignoring void with %(weights)s. PyTorch 1.13 on
 %(device)s (%(threads)s thread(s), nice 10, beside other work on a 2-core machine).
 Epochs done: %(done)d of %(total)d; training time so far %(time)s (validation included).
-Val mIoU of the shipped checkpoint during training (PyTorch, unfolded model): %(shipped)s%% at epoch %(shipped_ep)s.%(later)s%(bn)s
+Val mIoU of the shipped checkpoint during training (PyTorch, unfolded model, %(shipped_bn)s): %(shipped)s%% at epoch %(shipped_ep)s.%(later)s%(bn)s
 
 | class | fp32 ONNX Runtime IoU (%%) | fp32 OpenVINO IoU (%%) | int8 OpenVINO IoU (%%) |
 |---|---|---|---|
@@ -112,9 +114,11 @@ Val mIoU of the shipped checkpoint during training (PyTorch, unfolded model): %(
            weights="ENet class weights (1/ln(1.02 + p))" if recipe.get("class_weights") == "enet" else "no class weights",
            device=recipe.get("device", "cpu"), threads=recipe.get("threads", "?"), done=done,
            time="%.1f h" % (float(log[-1]["elapsed_s"]) / 3600), shipped=pct(float(shipped["val_miou"])),
+           shipped_bn={"running": "training-time BN statistics",
+                       "precise": "BN statistics recomputed over every 4th train frame"}[bn_of(shipped)],
            shipped_ep=shipped["epoch"], rows="\n".join(rows),
-           later=(" Epoch %s has since done better (%s%%); the next `make models` ships it."
-                  % (best["epoch"], pct(float(best["val_miou"])))) if best is not shipped and float(best["val_miou"]) > float(shipped["val_miou"]) else "",
+           later=(" Epoch %s now leads the validation (%s%%); the next `make models` ships it."
+                  % (best["epoch"], pct(float(best["val_miou"])))) if best is not shipped and (bn_of(best) != bn_of(shipped) or float(best["val_miou"]) > float(shipped["val_miou"])) else "",
            bn=("\nBefore export the BN statistics were recomputed with the checkpoint's weights over %s "
                "(precise BN, `Training/eprnet/precise_bn.py`), which is why the shipped figures below differ "
                "from the training-time figure." % meta["bn_statistics"]) if "bn_statistics" in meta else "")

@@ -6,6 +6,10 @@ were still changing. Inference sees whole 360x480 frames. Recomputing every BN l
 with the final weights over the whole train split at full size (a plain average, no momentum)
 matches what inference sees; the weights are untouched. Measured on the epoch-9 EPRNet
 checkpoint: val mIoU 40.7% -> 43.8%.
+
+Training validates every epoch with statistics recomputed over every 4th train frame
+(`selection_frames`), a cheaper estimate of the same thing that ranks checkpoints by what the
+exported model will score; export recomputes them over the whole split.
 """
 import argparse
 
@@ -21,6 +25,7 @@ def recalibrate(model, images, batch=4):
     """Replaces the running statistics of every BatchNorm2d in `model` with their average over
     `images` (uint8 HxWx3 RGB, each at its own size, `batch` at a time). Returns the model in
     eval mode."""
+    device = next(model.parameters()).device
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     model.eval()
     momenta = [bn.momentum for bn in bns]
@@ -32,12 +37,21 @@ def recalibrate(model, images, batch=4):
         group = images[i:i + batch]
         if len({im.shape for im in group}) > 1:  # frames of different sizes go one by one
             for im in group:
-                model(torch.from_numpy(data.normalize(im))[None])
+                model(torch.from_numpy(data.normalize(im))[None].to(device))
             continue
-        model(torch.from_numpy(np.stack([data.normalize(im) for im in group])))
+        model(torch.from_numpy(np.stack([data.normalize(im) for im in group])).to(device))
     for bn, m in zip(bns, momenta):
         bn.momentum = m
     return model.eval()
+
+
+SELECTION_STEP = 4
+
+
+def selection_frames(train_images):
+    """The train frames whose statistics training uses to validate each epoch (every 4th:
+    92 of 367, about a minute on one CPU thread)."""
+    return train_images[::SELECTION_STEP]
 
 
 def main(argv=None):

@@ -1,11 +1,17 @@
 """Train EPRNet on CamVid train; validate on full-size val every epoch.
 
+Validation uses precise BN statistics by default (see precise_bn.py): a copy of the model gets
+its BN statistics recomputed over a fixed subset of full-size train frames, which is how the
+exported model is made, so best.pt is the checkpoint whose export scores best. Training-time
+running statistics, measured on padded crops, score 5-10 points lower and rank epochs differently.
+
 A run is one output directory. last.pt is rewritten atomically after every epoch with model,
 optimizer, epoch, best score, RNG states and the log history, so `--resume` after a kill at any
 moment continues exactly from the last finished epoch (augmentation and shuffling are seeded per
 epoch, so the resumed epochs see the same data they would have seen).
 """
 import argparse
+import copy
 import csv
 import json
 import os
@@ -19,11 +25,12 @@ import torch.nn.functional as F
 from . import data, metrics
 from .constants import NUM_CLASSES, VOID_LABEL
 from .model import build, count_params
+from .precise_bn import recalibrate, selection_frames
 
 # Settings that define a run; --resume takes them from OUT/args.json.
 RECIPE_KEYS = ["model", "data", "epochs", "batch", "crop", "lr", "momentum", "wd", "poly",
                "class_weights", "seed", "limit_train", "limit_val"]
-CSV_FIELDS = ["epoch", "lr", "train_loss", "val_miou", "val_pixacc", "train_s", "val_s", "elapsed_s"]
+CSV_FIELDS = ["epoch", "lr", "train_loss", "val_miou", "val_pixacc", "val_bn", "train_s", "val_s", "elapsed_s"]
 
 
 def parse_args(argv=None):
@@ -46,6 +53,9 @@ def parse_args(argv=None):
     p.add_argument("--limit-train", type=int, default=None, help="use only N train frames (tests)")
     p.add_argument("--limit-val", type=int, default=None, help="use only N val frames (tests)")
     p.add_argument("--val-batch", type=int, default=4)
+    p.add_argument("--val-bn", default="precise", choices=["precise", "running"],
+                   help="BN statistics for validation and best.pt: recomputed on full-size train frames "
+                        "(as export does) or the training-time running ones")
     p.add_argument("--stop-after", type=int, default=None,
                    help="exit cleanly after N epochs in this invocation (time-boxed sessions, tests)")
     return p.parse_args(argv)
@@ -68,6 +78,13 @@ def evaluate_model(model, images, labels, device, batch=4, num_classes=NUM_CLASS
     return cm
 
 
+def validate(model, args, tr_img, va_img, va_lbl, device):
+    """Confusion matrix of the model as it will be exported (see --val-bn)."""
+    if args.val_bn == "precise":
+        model = recalibrate(copy.deepcopy(model), selection_frames(tr_img))
+    return evaluate_model(model, va_img, va_lbl, device, args.val_batch)
+
+
 def save_atomic(obj, path):
     tmp = path + ".tmp"
     torch.save(obj, tmp)
@@ -79,7 +96,7 @@ def write_log(out, history):
         w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
         w.writeheader()
         for row in history:
-            w.writerow({k: row[k] for k in CSV_FIELDS})
+            w.writerow({k: row.get(k, "running") for k in CSV_FIELDS})  # rows from before val_bn existed
     try:
         plot_history(history, os.path.join(out, "curves.png"))
     except Exception as e:  # a plotting problem must never stop training
@@ -96,8 +113,13 @@ def plot_history(history, path):
     ax1.set_xlabel("epoch")
     ax1.set_ylabel("train loss", color="tab:blue")
     ax2 = ax1.twinx()
-    ax2.plot(ep, [100 * r["val_miou"] for r in history], color="tab:red", label="val mIoU")
+    for bn, style in (("running", ":"), ("precise", "-")):
+        rows = [r for r in history if r.get("val_bn", "running") == bn]
+        if rows:
+            ax2.plot([r["epoch"] for r in rows], [100 * r["val_miou"] for r in rows], style, color="tab:red",
+                     label="val mIoU, %s BN statistics" % bn)
     ax2.set_ylabel("val mIoU (%)", color="tab:red")
+    ax2.legend(loc="lower right", fontsize=8)
     ax1.set_title("EPRNet on CamVid: loss and val mIoU per epoch")
     fig.tight_layout()
     fig.savefig(path)
@@ -159,6 +181,14 @@ def main(argv=None):
         start_epoch, best, history = ck["epoch"], ck["best_miou"], ck["history"]
         elapsed0 = history[-1]["elapsed_s"] if history else 0.0
         set_rng_state(ck["rng"])
+        if ck.get("best_bn", "running") != args.val_bn:
+            # best.pt was scored with the other statistics: score it again the way this run scores.
+            best_path = os.path.join(args.out, "best.pt")
+            if os.path.exists(best_path):
+                prev = build(args.model, NUM_CLASSES).to(device)
+                prev.load_state_dict(torch.load(best_path, map_location=device, weights_only=False)["model"])
+                best = metrics.mean_iou(validate(prev, args, tr_img, va_img, va_lbl, device))
+                print("best.pt rescored with %s BN statistics: val mIoU %.4f" % (args.val_bn, best), flush=True)
         print("resumed from %s at epoch %d (best val mIoU %.4f)" % (last_path, start_epoch, best), flush=True)
     elif args.resume:
         print("no %s yet: starting fresh" % last_path, flush=True)
@@ -192,22 +222,22 @@ def main(argv=None):
         train_s = time.time() - t_ep
 
         t_val = time.time()
-        cm = evaluate_model(model, va_img, va_lbl, device, args.val_batch)
+        cm = validate(model, args, tr_img, va_img, va_lbl, device)
         miou, acc = metrics.mean_iou(cm), metrics.pixel_accuracy(cm)
         val_s = time.time() - t_val
         row = {"epoch": epoch + 1, "lr": lr, "train_loss": loss_sum / max(n, 1), "val_miou": miou,
-               "val_pixacc": acc, "train_s": round(train_s, 1), "val_s": round(val_s, 1),
+               "val_pixacc": acc, "val_bn": args.val_bn, "train_s": round(train_s, 1), "val_s": round(val_s, 1),
                "elapsed_s": round(elapsed0 + time.time() - t_run, 1)}
         history.append(row)
         print("epoch %d/%d lr %.5f loss %.4f val mIoU %.4f acc %.4f (%.0fs + %.0fs)" % (
             epoch + 1, args.epochs, lr, row["train_loss"], miou, acc, train_s, val_s), flush=True)
 
         meta = {"model_name": args.model, "num_classes": NUM_CLASSES, "epoch": epoch + 1,
-                "val_miou": miou, "val_iou": metrics.iou_per_class(cm).tolist(), "args": vars(args)}
+                "val_miou": miou, "val_bn": args.val_bn, "val_iou": metrics.iou_per_class(cm).tolist(), "args": vars(args)}
         if miou > best:
             best = miou
             save_atomic(dict(meta, model=model.state_dict(), confusion=cm), os.path.join(args.out, "best.pt"))
-        save_atomic(dict(meta, model=model.state_dict(), optimizer=opt.state_dict(), best_miou=best,
+        save_atomic(dict(meta, model=model.state_dict(), optimizer=opt.state_dict(), best_miou=best, best_bn=args.val_bn,
                          history=history, rng=rng_state()), last_path)
         write_log(args.out, history)
         if args.stop_after is not None and epoch + 1 - start_epoch >= args.stop_after:

@@ -65,6 +65,24 @@ def test_card_tells_a_later_better_epoch_and_precise_bn(tmp_path, monkeypatch):
     monkeypatch.setattr(card, "onnx_metadata", lambda path: {"epoch": "1", "bn_statistics": "367 CamVid train frames"})
     eprnet = card.render(str(models)).split("## EPRNet-Light")[0]
     assert "best checkpoint so far (epoch 1)" in eprnet
-    assert "shipped checkpoint during training (PyTorch, unfolded model): 30.0% at epoch 1" in eprnet
-    assert "Epoch 2 has since done better (45.0%)" in eprnet
+    assert "shipped checkpoint during training (PyTorch, unfolded model, training-time BN statistics): 30.0% at epoch 1" in eprnet
+    assert "Epoch 2 now leads the validation (45.0%)" in eprnet
     assert "over 367 CamVid train frames (precise BN" in eprnet
+
+
+def test_card_compares_epochs_only_under_the_same_bn_statistics(tmp_path, monkeypatch):
+    models, run = tmp_path / "Models", tmp_path / "run"
+    models.mkdir()
+    write_run(run, epochs_done=3, total=150)
+    # Epochs 1-2 were validated with running statistics, epoch 3 (lower number) with precise ones.
+    with open(run / "log.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["epoch", "val_miou", "val_bn", "elapsed_s"])
+        w.writeheader()
+        for e, miou, bn in ((1, 0.30, "running"), (2, 0.45, "running"), (3, 0.40, "precise")):
+            w.writerow({"epoch": e, "val_miou": miou, "val_bn": bn, "elapsed_s": 1800 * e})
+    card.collect(str(run), str(models), "eprnet-camvid")
+    (models / "eprnet-camvid.onnx").write_bytes(b"")
+    monkeypatch.setattr(card, "onnx_metadata", lambda path: {"epoch": "2"})
+    eprnet = card.render(str(models)).split("## EPRNet-Light")[0]
+    assert "(PyTorch, unfolded model, training-time BN statistics): 45.0% at epoch 2" in eprnet
+    assert "Epoch 3 now leads the validation (40.0%)" in eprnet

@@ -30,3 +30,37 @@ def test_resume_continues_exactly(tmp_path):
     assert read_log(straight) == read_log(split)
     for f in ("best.pt", "log.csv", "curves.png", "args.json"):
         assert os.path.exists(os.path.join(split, f))
+
+
+@needs_camvid
+def test_validation_scores_the_model_with_precise_bn(tmp_path):
+    from eprnet import data, metrics
+    from eprnet.model import build
+    from eprnet.precise_bn import recalibrate, selection_frames
+    run = str(tmp_path / "run")
+    train.main(["--out", run, "--epochs", "1"] + TINY)
+    ck = torch.load(os.path.join(run, "last.pt"), weights_only=False)
+    assert ck["val_bn"] == ck["best_bn"] == "precise"
+    tr_img = data.load_split("train", data.DATASET_ROOT, 4)[0]
+    va_img, va_lbl, _ = data.load_split("val", data.DATASET_ROOT, 1)
+    model = build("eprnet")
+    model.load_state_dict(ck["model"])
+    running = metrics.mean_iou(train.evaluate_model(model, va_img, va_lbl, "cpu"))
+    precise = metrics.mean_iou(train.evaluate_model(recalibrate(model, selection_frames(tr_img)), va_img, va_lbl, "cpu"))
+    assert ck["val_miou"] == precise != running
+    assert [r["val_bn"] for r in csv.DictReader(open(os.path.join(run, "log.csv")))] == ["precise"]
+
+
+@needs_camvid
+def test_resume_rescores_best_checkpoint_when_validation_changes(tmp_path, capsys):
+    run = str(tmp_path / "run")
+    train.main(["--out", run, "--epochs", "2", "--stop-after", "1", "--val-bn", "running"] + TINY)
+    running_best = torch.load(os.path.join(run, "last.pt"), weights_only=False)["best_miou"]
+    train.main(["--out", run, "--resume", "--threads", "1", "--val-bn", "precise"])
+    out = capsys.readouterr().out
+    assert "best.pt rescored with precise BN statistics" in out
+    ck = torch.load(os.path.join(run, "last.pt"), weights_only=False)
+    assert ck["best_bn"] == "precise"
+    log = list(csv.DictReader(open(os.path.join(run, "log.csv"))))
+    assert [r["val_bn"] for r in log] == ["running", "precise"]
+    assert running_best == float(log[0]["val_miou"])
