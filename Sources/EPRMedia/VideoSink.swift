@@ -32,22 +32,16 @@ public final class VideoSink: VideoOutput, @unchecked Sendable {
     private var state = State.open
     private let tempPath: String
     private var formatContext: UnsafeMutablePointer<AVFormatContext>?
-    private var encoder: UnsafeMutablePointer<AVCodecContext>?
-    private var packet: UnsafeMutablePointer<AVPacket>?
-    private var scaler: OpaquePointer?
+    private var encoder: H264Encoder?
     private let videoStream: UnsafeMutablePointer<AVStream>
-    private let width: Int32, height: Int32
-    private let encoderTimeBase: AVRational
-    private let nominalDuration: Int64
-    /// The source's start time (AV_TIME_BASE units), subtracted from every timestamp.
+    /// The source's start time (AV_TIME_BASE units), subtracted from audio timestamps (the
+    /// encoder does the same for video).
     private let startOffset: Int64
     /// Source audio stream index -> output stream.
     private var audioOutput: [Int: UnsafeMutablePointer<AVStream>] = [:]
     private var lastAudioDTS: [Int: Int64] = [:]
     private var droppedAudio = 0
-    private var lastFramePTS: Int64?
     private var lastVideoDTS: Int64?
-    private var pendingDurations: [Int64: Int64] = [:]
     private let isNetwork: Bool
     private let interrupt: InterruptDeadline?
 
@@ -85,9 +79,6 @@ public final class VideoSink: VideoOutput, @unchecked Sendable {
             throw EPRError(.output, "cannot write \(path): video size \(video.width)x\(video.height) is invalid")
         }
         startOffset = video.startTime
-        // yuv420p H.264 needs even sizes: an odd last column/row is cropped off.
-        width = Int32(max(2, video.width & ~1))
-        height = Int32(max(2, video.height & ~1))
 
         // Container from the target's extension; mp4 when it names none FFmpeg knows.
         var oformat = isNetwork ? av_guess_format(VideoSink.formatName(forURL: path), nil, nil) : av_guess_format(nil, path, nil)
@@ -112,63 +103,29 @@ public final class VideoSink: VideoOutput, @unchecked Sendable {
         if options.live || isNetwork { fmt.pointee.max_interleave_delta = 1_000_000 }
         var ok = false
         var tempCreated = false
-        var encLocal: UnsafeMutablePointer<AVCodecContext>?
         let temp = tempPath
         defer {
             if !ok {
                 if tempCreated { avio_closep(&fmt.pointee.pb) }
                 avformat_free_context(fmt)
-                if encLocal != nil { avcodec_free_context(&encLocal) }
                 if tempCreated { unlink(temp) }
             }
         }
         var notes: [String] = []
         var audioMap: [Int: UnsafeMutablePointer<AVStream>] = [:]
 
-        // Video encoder.
-        guard let codec = avcodec_find_encoder_by_name("libx264") else {
-            throw EPRError(.codec, "cannot write \(path): this FFmpeg build has no libx264 H.264 encoder")
-        }
-        guard let enc = avcodec_alloc_context3(codec) else {
-            throw EPRError(.internalFailure, "out of memory allocating the encoder")
-        }
-        encLocal = enc
-        var tb = video.timeBase
-        if !isValid(tb) { tb = isValid(video.frameRate) ? av_inv_q(video.frameRate) : AVRational(num: 1, den: 90000) }
-        enc.pointee.width = width
-        enc.pointee.height = height
-        enc.pointee.pix_fmt = AV_PIX_FMT_YUV420P
-        enc.pointee.time_base = tb
-        if isValid(video.frameRate) { enc.pointee.framerate = video.frameRate }
-        if isValid(video.sampleAspectRatio) { enc.pointee.sample_aspect_ratio = video.sampleAspectRatio }
-        enc.pointee.thread_count = Int32(max(0, options.encoderThreads))
-        if fmt.pointee.oformat.pointee.flags & AVFMT_GLOBALHEADER != 0 {
-            enc.pointee.flags |= Int32(AV_CODEC_FLAG_GLOBAL_HEADER)
-        }
-        var encOptions: OpaquePointer?
-        if options.live || isNetwork {
-            // No frame reordering delay or lookahead; a keyframe every second or so lets a viewer
-            // join quickly and bounds what a crash loses from a fragmented file.
-            av_dict_set(&encOptions, "tune", "zerolatency", 0)
-            let fps = isValid(video.frameRate) ? av_q2d(video.frameRate) : 25
-            enc.pointee.gop_size = Int32(max(1, (fps * options.liveKeyframeSeconds).rounded()))
-        }
-        av_dict_set(&encOptions, "preset", options.preset, 0)
-        av_dict_set(&encOptions, "crf", String(options.crf), 0)
-        ret = avcodec_open2(enc, codec, &encOptions)
-        av_dict_free(&encOptions)
-        if ret < 0 {
-            throw EPRError(.codec, "cannot open the H.264 encoder for \(path) (\(video.width)x\(video.height), preset \(options.preset), crf \(options.crf)): \(ffmpegErrorString(ret))")
-        }
-        encoderTimeBase = enc.pointee.time_base
-        nominalDuration = isValid(video.frameRate) ? max(1, av_rescale_q(1, av_inv_q(video.frameRate), encoderTimeBase)) : 1
+        // Video encoder. Live and network outputs: no reordering delay or lookahead, and a keyframe
+        // every second or so lets a viewer join quickly and bounds what a crash loses from a
+        // fragmented file.
+        let enc = try H264Encoder(label: path, video: video, options: options, lowLatency: options.live || isNetwork,
+                                  keyframeSeconds: options.liveKeyframeSeconds,
+                                  globalHeader: fmt.pointee.oformat.pointee.flags & AVFMT_GLOBALHEADER != 0)
 
         guard let vst = avformat_new_stream(fmt, nil) else {
             throw EPRError(.internalFailure, "out of memory adding the video stream")
         }
-        ret = avcodec_parameters_from_context(vst.pointee.codecpar, enc)
-        if ret < 0 { throw EPRError(.output, "cannot write \(path): \(ffmpegErrorString(ret))") }
-        vst.pointee.time_base = encoderTimeBase
+        try enc.copyParameters(to: vst.pointee.codecpar)
+        vst.pointee.time_base = enc.timeBase
         if isValid(video.frameRate) { vst.pointee.avg_frame_rate = video.frameRate }
         if isValid(video.sampleAspectRatio) { vst.pointee.sample_aspect_ratio = video.sampleAspectRatio }
         videoStream = vst
@@ -216,8 +173,6 @@ public final class VideoSink: VideoOutput, @unchecked Sendable {
         }
         // The muxer may have changed each stream's time_base: always read it back from the stream.
 
-        guard let pkt = av_packet_alloc() else { throw EPRError(.internalFailure, "out of memory allocating a packet") }
-        packet = pkt
         formatContext = fmt
         encoder = enc
         warnings = notes
@@ -233,50 +188,12 @@ public final class VideoSink: VideoOutput, @unchecked Sendable {
     /// frame rate survives. Frames of another size or pixel format are converted.
     public func write(_ frame: VideoFrame) throws(EPRError) {
         guard state == .open, let enc = encoder else { throw closedError() }
-        guard let f = av_frame_alloc() else { throw EPRError(.internalFailure, "out of memory allocating a frame") }
-        var owned: UnsafeMutablePointer<AVFrame>? = f
-        defer { av_frame_free(&owned) }
-        let src = frame.avFrame
-        var ret: Int32
-        let extraX = src.pointee.width - width, extraY = src.pointee.height - height
-        if src.pointee.format == AV_PIX_FMT_YUV420P.rawValue && (0...1).contains(extraX) && (0...1).contains(extraY) {
-            ret = av_frame_ref(f, src)
-            if ret >= 0 && (extraX > 0 || extraY > 0) {
-                f.pointee.crop_left = 0
-                f.pointee.crop_top = 0
-                f.pointee.crop_right = Int(extraX)
-                f.pointee.crop_bottom = Int(extraY)
-                ret = av_frame_apply_cropping(f, Int32(AV_FRAME_CROP_UNALIGNED))
-            }
-        } else {
-            scaler = sws_getCachedContext(scaler, src.pointee.width, src.pointee.height,
-                                          AVPixelFormat(rawValue: src.pointee.format), width, height,
-                                          AV_PIX_FMT_YUV420P, SWS_BILINEAR, nil, nil, nil)
-            guard let sws = scaler else { throw fail(EPRError(.codec, "cannot convert a frame to yuv420p for \(path)")) }
-            f.pointee.width = width
-            f.pointee.height = height
-            f.pointee.format = AV_PIX_FMT_YUV420P.rawValue
-            ret = av_frame_get_buffer(f, 0)
-            if ret >= 0 { ret = sws_scale_frame(sws, f, src) }
+        do throws(EPRError) {
+            try enc.encode(frame) { (pkt) throws(EPRError) in try mux(pkt) }
+        } catch {
+            throw fail(error)
         }
-        if ret < 0 { throw fail(EPRError(.codec, "cannot prepare a frame for \(path): \(ffmpegErrorString(ret))")) }
-
-        var pts = av_rescale_q(frame.pts, frame.timeBase, encoderTimeBase)
-            - av_rescale_q(startOffset, cff_time_base_q(), encoderTimeBase)
-        if let last = lastFramePTS, pts <= last { pts = last + 1 }  // the encoder needs increasing pts
-        lastFramePTS = pts
-        var duration = frame.duration > 0 ? av_rescale_q(frame.duration, frame.timeBase, encoderTimeBase) : 0
-        if duration <= 0 { duration = nominalDuration }
-        pendingDurations[pts] = duration
-        f.pointee.pts = pts
-        f.pointee.pkt_duration = duration
-        f.pointee.pict_type = AV_PICTURE_TYPE_NONE
-        f.pointee.key_frame = 0
-
-        ret = avcodec_send_frame(enc, f)
-        if ret < 0 { throw fail(EPRError(.codec, "H.264 encoding failed for \(path): \(ffmpegErrorString(ret))")) }
         framesWritten += 1
-        try drainEncoder()
     }
 
     /// Copies one source audio packet, rescaled to its output stream. Packets of streams the
@@ -310,9 +227,12 @@ public final class VideoSink: VideoOutput, @unchecked Sendable {
     /// renames the file to its target path. Afterwards the file is complete and playable.
     public func finish() throws(EPRError) {
         guard state == .open, let enc = encoder, let fmt = formatContext else { throw closedError() }
-        var ret = avcodec_send_frame(enc, nil)
-        if ret < 0 { throw fail(EPRError(.codec, "H.264 encoding failed for \(path): \(ffmpegErrorString(ret))")) }
-        try drainEncoder()
+        do throws(EPRError) {
+            try enc.finish { (pkt) throws(EPRError) in try mux(pkt) }
+        } catch {
+            throw fail(error)
+        }
+        var ret: Int32
         if droppedAudio > 0 { warnings.append("\(droppedAudio) audio packet(s) with out-of-order timestamps dropped") }
         interrupt?.arm()
         ret = av_write_trailer(fmt)
@@ -340,27 +260,19 @@ public final class VideoSink: VideoOutput, @unchecked Sendable {
 
     // MARK: - Internals
 
-    private func drainEncoder() throws(EPRError) {
-        guard let enc = encoder, let fmt = formatContext, let pkt = packet else { return }
-        while true {
-            var ret = avcodec_receive_packet(enc, pkt)
-            if ret == cff_averror_eagain() || ret == cff_averror_eof() { return }
-            if ret < 0 { throw fail(EPRError(.codec, "H.264 encoding failed for \(path): \(ffmpegErrorString(ret))")) }
-            // libx264 leaves durations 0: use the frame's own.
-            let d = pendingDurations.removeValue(forKey: pkt.pointee.pts)
-            if pkt.pointee.duration <= 0 { pkt.pointee.duration = d ?? nominalDuration }
-            av_packet_rescale_ts(pkt, encoderTimeBase, videoStream.pointee.time_base)
-            if pkt.pointee.dts != noPTS {
-                if let last = lastVideoDTS, pkt.pointee.dts <= last { pkt.pointee.dts = last + 1 }
-                if pkt.pointee.pts != noPTS && pkt.pointee.pts < pkt.pointee.dts { pkt.pointee.pts = pkt.pointee.dts }
-                lastVideoDTS = pkt.pointee.dts
-            }
-            pkt.pointee.stream_index = videoStream.pointee.index
-            interrupt?.arm()
-            ret = av_interleaved_write_frame(fmt, pkt)
-            av_packet_unref(pkt)
-            if ret < 0 { throw fail(EPRError(.output, "cannot write \(path): \(ffmpegErrorString(ret))")) }
+    /// Writes one encoded packet: rescaled to the stream, DTS strictly increasing.
+    private func mux(_ pkt: UnsafeMutablePointer<AVPacket>) throws(EPRError) {
+        guard let enc = encoder, let fmt = formatContext else { return }
+        av_packet_rescale_ts(pkt, enc.timeBase, videoStream.pointee.time_base)
+        if pkt.pointee.dts != noPTS {
+            if let last = lastVideoDTS, pkt.pointee.dts <= last { pkt.pointee.dts = last + 1 }
+            if pkt.pointee.pts != noPTS && pkt.pointee.pts < pkt.pointee.dts { pkt.pointee.pts = pkt.pointee.dts }
+            lastVideoDTS = pkt.pointee.dts
         }
+        pkt.pointee.stream_index = videoStream.pointee.index
+        interrupt?.arm()
+        let ret = av_interleaved_write_frame(fmt, pkt)
+        if ret < 0 { throw EPRError(.output, "cannot write \(path): \(ffmpegErrorString(ret))") }
     }
 
     private func closedError() -> EPRError {
@@ -389,8 +301,6 @@ public final class VideoSink: VideoOutput, @unchecked Sendable {
 
     private func releaseContexts() {
         if let fmt = formatContext { avformat_free_context(fmt); formatContext = nil }
-        if encoder != nil { avcodec_free_context(&encoder) }
-        if packet != nil { av_packet_free(&packet) }
-        if let s = scaler { sws_freeContext(s); scaler = nil }
+        encoder = nil
     }
 }

@@ -106,7 +106,8 @@ struct AnnotatedFrame: @unchecked Sendable {
 /// keep the output running with an offline notice while they are down.
 public final class Pipeline: @unchecked Sendable {
     public let input: String
-    public let output: String
+    /// A file or a network URL; nil when the run only feeds the browser preview.
+    public let output: String?
     public let settings: PipelineSettings
     public let statistics = RunStatistics()
     /// One line per event worth telling (reconnects, stalls, back-pressure); stderr in the CLI.
@@ -116,7 +117,7 @@ public final class Pipeline: @unchecked Sendable {
     private var interruptRequested = false
     private var liveSource: LiveSource?
 
-    public init(input: String, output: String, settings: PipelineSettings) {
+    public init(input: String, output: String?, settings: PipelineSettings) {
         self.input = input
         self.output = output
         self.settings = settings
@@ -142,6 +143,9 @@ public final class Pipeline: @unchecked Sendable {
 
     public func run(progress: (@Sendable (ProgressSnapshot) -> Void)? = nil) throws(EPRError) -> RunSummary {
         guard let modelPath = settings.modelPath else { throw EPRError(.model, "no model given (use --model PATH)") }
+        guard output != nil || settings.previewAddress != nil else {
+            throw EPRError(.config, "no output: give -o FILE|URL, --preview PORT, or both")
+        }
         let runStarted = now()
 
         // The source: a file (blocking) or a live stream (reconnecting); either may bring audio.
@@ -168,17 +172,31 @@ public final class Pipeline: @unchecked Sendable {
         sinkOptions.crf = settings.encoderCRF
         sinkOptions.encoderThreads = settings.encoderThreads
         sinkOptions.live = live != nil
-        if VideoSink.isNetworkURL(output) { sinkOptions.interrupt = InterruptDeadline(timeout: settings.stallTimeout) }
-        let openSink = { [output, sinkOptions] () throws(EPRError) -> VideoSink in
-            try VideoSink(path: output, video: source.video, audio: source.audioStreams, options: sinkOptions)
-        }
-        // A live run publishing to a server reconnects the output as it does the input.
+        var outputs: [any VideoOutput] = []
         var republisher: RepublishingOutput?
-        if live != nil && VideoSink.isNetworkURL(output) {
-            republisher = try RepublishingOutput(retry: liveSourceOptions(), log: log ?? { _ in }, open: openSink)
+        if let output {
+            if VideoSink.isNetworkURL(output) { sinkOptions.interrupt = InterruptDeadline(timeout: settings.stallTimeout) }
+            let openSink = { [sinkOptions] () throws(EPRError) -> VideoSink in
+                try VideoSink(path: output, video: source.video, audio: source.audioStreams, options: sinkOptions)
+            }
+            // A live run publishing to a server reconnects the output as it does the input.
+            if live != nil && VideoSink.isNetworkURL(output) {
+                republisher = try RepublishingOutput(retry: liveSourceOptions(), log: log ?? { _ in }, open: openSink)
+            }
+            if let republisher { outputs.append(republisher) } else { outputs.append(try openSink()) }
         }
-        let sink: any VideoOutput
-        if let republisher { sink = republisher } else { sink = try openSink() }
+        var preview: BrowserPreview?
+        if let address = settings.previewAddress {
+            do throws(EPRError) {
+                preview = try BrowserPreview(address: address, video: source.video, options: sinkOptions)
+            } catch {
+                outputs.forEach { $0.abort() }
+                throw error
+            }
+            outputs.append(preview!)
+            log?("browser preview: \(preview!.pageURL)")
+        }
+        let sink: any VideoOutput = outputs.count == 1 ? outputs[0] : TeeOutput(outputs)
 
         // The wiring: every queue has a size; a file source blocks rather than drops, a live source
         // keeps only the newest frames (the drop count is the back-pressure meter).
@@ -347,7 +365,8 @@ public final class Pipeline: @unchecked Sendable {
             latencies[stage] = stats.histogram(stage)
             busy[stage] = stats.busySeconds(stage)
         }
-        var summary = RunSummary(input: input, output: output, model: modelPath,
+        let destinations = [output, preview?.pageURL].compactMap { $0 }
+        var summary = RunSummary(input: input, output: destinations.joined(separator: " and "), model: modelPath,
                                  inputSize: (runner.inputHeight, runner.inputWidth),
                                  framesWritten: sink.framesWritten, framesDropped: frames.droppedCount,
                                  wallSeconds: wall, interrupted: wasInterrupted,

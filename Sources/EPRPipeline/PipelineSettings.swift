@@ -13,6 +13,8 @@ public struct PipelineSettings: Sendable, Equatable {
     public var showStats = true
     /// Copy the input's audio (files: every stream; live: the first) to the output.
     public var audio = true
+    /// Serve the annotated video to web browsers at this "PORT" or "HOST:PORT" (BrowserPreview).
+    public var previewAddress: String?
 
     public var frameQueueCapacity = 4
     public var segmentedQueueCapacity = 4

@@ -1,4 +1,5 @@
 import EPRCore
+import EPRMedia
 import Foundation
 import Yams
 
@@ -27,6 +28,13 @@ public enum PresetLoader {
         "legend": { s, n, k throws(EPRError) in s.showLegend = try bool(n, k) },
         "stats": { s, n, k throws(EPRError) in s.showStats = try bool(n, k) },
         "audio": { s, n, k throws(EPRError) in s.audio = try bool(n, k) },
+        "preview": { s, n, k throws(EPRError) in
+            let text = try string(n, k)
+            do throws(EPRError) { _ = try BrowserPreview.parseAddress(text) } catch {
+                throw EPRError(.config, "\(k): \(error.message)")
+            }
+            s.previewAddress = text
+        },
         "max_frames": { s, n, k throws(EPRError) in s.maxFrames = try int(n, k, min: 1) },
         "queues.frames": { s, n, k throws(EPRError) in s.frameQueueCapacity = try int(n, k, min: 1) },
         "queues.segmented": { s, n, k throws(EPRError) in s.segmentedQueueCapacity = try int(n, k, min: 1) },

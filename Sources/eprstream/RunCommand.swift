@@ -14,7 +14,10 @@ struct RunCommand: ParsableCommand {
     var input: String
 
     @Option(name: .shortAndLong, help: "Output file (.mp4 or .mkv; fragmented MP4 for live input) or rtsp://HOST:PORT/PATH to publish.")
-    var output: String
+    var output: String?
+
+    @Option(help: ArgumentHelp("Also serve the annotated video to web browsers: PORT or HOST:PORT (default host 127.0.0.1; 0.0.0.0:PORT for other machines). Open http://HOST:PORT/.", valueName: "[HOST:]PORT"))
+    var preview: String?
 
     @Option(help: "Pipeline preset (YAML), e.g. Pipelines/dashcam.yaml. Flags override it.")
     var pipeline: String?
@@ -75,6 +78,13 @@ struct RunCommand: ParsableCommand {
         if noLegend { settings.showLegend = false }
         if noStats { settings.showStats = false }
         if noAudio { settings.audio = false }
+        if let preview {
+            _ = try BrowserPreview.parseAddress(preview)
+            settings.previewAddress = preview
+        }
+        guard output != nil || settings.previewAddress != nil else {
+            throw EPRError(.config, "no output: give -o FILE|URL, --preview PORT, or both")
+        }
         if let maxFrames {
             guard maxFrames > 0 else { throw EPRError(.config, "--max-frames must be positive, got \(maxFrames)") }
             settings.maxFrames = maxFrames

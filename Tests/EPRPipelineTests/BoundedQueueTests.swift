@@ -1,3 +1,4 @@
+import EPRCore
 import EPRPipeline
 import Foundation
 import Testing

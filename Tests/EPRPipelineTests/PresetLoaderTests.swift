@@ -28,8 +28,9 @@ import Testing
 
     @Test func valuesOverrideDefaults() throws {
         var settings = PipelineSettings()
-        try PresetLoader.apply(yaml: "input_size: 240x320\nalpha: 0.25\nqueues:\n  frames: 7\nencoder:\n  crf: 30\n",
+        try PresetLoader.apply(yaml: "input_size: 240x320\nalpha: 0.25\nqueues:\n  frames: 7\nencoder:\n  crf: 30\npreview: 0.0.0.0:8080\n",
                                source: "t.yaml", to: &settings)
+        #expect(settings.previewAddress == "0.0.0.0:8080")
         #expect(settings.inputHeight == 240 && settings.inputWidth == 320)
         #expect(settings.alpha == 0.25)
         #expect(settings.frameQueueCapacity == 7)
@@ -49,6 +50,7 @@ import Testing
     @Test(arguments: [
         ("alpha: 2", "alpha"), ("alpha: lots", "alpha"), ("encoder:\n  preset: warp", "encoder.preset"),
         ("input_size: 361x480", "input_size"), ("queues:\n  encode: 0", "queues.encode"), ("legend: maybe", "legend"),
+        ("preview: eighty", "preview"),
     ])
     func badValueNamesTheKey(yaml: String, key: String) {
         var settings = PipelineSettings()

@@ -20,6 +20,25 @@ import Testing
         try expectFailure(["run", "/nonexistent/clip.mp4", "-o", out], status: 66, mentions: "/nonexistent/clip.mp4", output: out)
     }
 
+    @Test func noOutputAtAll() throws {
+        try expectFailure(["run", Repo.dashcam], status: 64, mentions: "no output: give -o FILE|URL, --preview PORT, or both")
+    }
+
+    @Test func badPreviewAddress() throws {
+        try expectFailure(["run", Repo.dashcam, "--preview", "localhost"], status: 64,
+                          mentions: "bad preview address 'localhost'")
+    }
+
+    @Test func previewPortInUse() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let taken = try SilentListener()
+        defer { taken.close() }
+        let out = dir.appendingPathComponent("o.mp4").path
+        try expectFailure(["run", Repo.dashcam, "-o", out, "--preview", String(taken.port)], status: 73,
+                          mentions: "cannot serve the browser preview on 127.0.0.1:\(taken.port): ", output: out)
+    }
+
     @Test func inputThatIsNotAVideo() throws {
         let dir = try Repo.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -39,6 +39,31 @@ import Testing
         #expect(try Probe.decodeErrors(output).isEmpty)
     }
 
+    @Test func browserPreviewServesTheRunWhileTheFileIsWritten() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let output = dir.appendingPathComponent("annotated.mp4").path
+        let busy = try SilentListener()   // a free port number: taken, then given back
+        let port = busy.port
+        busy.close()
+        let runner = try LiveRun(["run", Repo.dashcam, "-o", output, "--preview", String(port)])
+        #expect(runner.waitForLine(containing: "browser preview: http://127.0.0.1:\(port)/", timeout: 60) != nil,
+                "stderr: \(runner.stderrText)")
+        let viewer = try LiveRun(["-v", "error", "-i", "http://127.0.0.1:\(port)/stream.mp4", "-f", "framemd5", "-"],
+                                 executable: "/usr/bin/ffmpeg")
+        let result = try runner.wait(timeout: 300)
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stdout.contains("221 frames -> \(output) and http://127.0.0.1:\(port)/"), "\(result.stdout)")
+        let watched = try viewer.wait(timeout: 30)
+        #expect(watched.status == 0 && watched.stderr.isEmpty, "viewer: \(watched.stderr)")
+        // The viewer joined while the run was going: it saw the rest of the run, decodable throughout.
+        let frames = watched.stdout.split(separator: "\n").filter { !$0.hasPrefix("#") }.count
+        #expect(frames >= 20 && frames <= 221, "viewer got \(frames) frames")
+        // The file is complete beside the preview.
+        #expect(try Probe.video(output).frames == 221)
+        #expect(try Probe.decodeErrors(output).isEmpty)
+    }
+
     @Test func noAudioLeavesTheSoundOut() throws {
         let dir = try Repo.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
