@@ -3,13 +3,14 @@
 Training sees random-scale 256x256 crops padded with the mean colour, so the running mean and
 variance that BN layers keep are those of crops, taken with a moving average over weights that
 were still changing. Inference sees whole 360x480 frames. Recomputing every BN layer's statistics
-with the final weights over the whole train split at full size (a plain average, no momentum)
-matches what inference sees; the weights are untouched. Measured on the epoch-9 EPRNet
+with the final weights over the whole train split at full size (population mean and variance
+over every pixel, no momentum) matches what inference sees; the weights are untouched. Measured on the epoch-9 EPRNet
 checkpoint: val mIoU 40.7% -> 43.8%.
 
 Training validates every epoch with statistics recomputed over every 4th train frame
 (`selection_frames`), a cheaper estimate of the same thing that ranks checkpoints by what the
-exported model will score; export recomputes them over the whole split.
+exported model will score; export recomputes them over the whole split. On the epoch-30 EPRNet
+checkpoint the two agree within 0.1 point (60.9% vs 60.8% val mIoU).
 """
 import argparse
 
@@ -22,26 +23,43 @@ from . import data, metrics
 
 @torch.no_grad()
 def recalibrate(model, images, batch=4):
-    """Replaces the running statistics of every BatchNorm2d in `model` with their average over
-    `images` (uint8 HxWx3 RGB, each at its own size, `batch` at a time). Returns the model in
-    eval mode."""
+    """Replaces the running statistics of every BatchNorm2d in `model` with the population
+    statistics of its input over `images` (uint8 HxWx3 RGB, each at its own size, `batch` at a
+    time): mean and variance over every pixel of every frame. Averaging per-batch variances
+    instead would leave out how much the batch means differ, which with consecutive (similar)
+    video frames in a batch is a large part of the variance. Returns the model in eval mode."""
     device = next(model.parameters()).device
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    sums = {bn: [0.0, 0.0, 0] for bn in bns}  # per layer: sum x, sum x^2 (per channel), pixel count
+
+    def collect(bn, inputs):
+        x = inputs[0].double()
+        acc = sums[bn]
+        acc[0] = acc[0] + x.sum((0, 2, 3))
+        acc[1] = acc[1] + (x * x).sum((0, 2, 3))
+        acc[2] += x.numel() // x.shape[1]
+
+    hooks = [bn.register_forward_pre_hook(collect) for bn in bns]
     model.eval()
-    momenta = [bn.momentum for bn in bns]
     for bn in bns:
-        bn.reset_running_stats()
-        bn.momentum = None  # cumulative average over all batches
-        bn.train()          # only the BN layers: dropout stays off
-    for i in range(0, len(images), batch):
-        group = images[i:i + batch]
-        if len({im.shape for im in group}) > 1:  # frames of different sizes go one by one
-            for im in group:
-                model(torch.from_numpy(data.normalize(im))[None].to(device))
-            continue
-        model(torch.from_numpy(np.stack([data.normalize(im) for im in group])).to(device))
-    for bn, m in zip(bns, momenta):
-        bn.momentum = m
+        bn.train()  # only the BN layers (batch statistics while collecting): dropout stays off
+    try:
+        for i in range(0, len(images), batch):
+            group = images[i:i + batch]
+            if len({im.shape for im in group}) > 1:  # frames of different sizes go one by one
+                for im in group:
+                    model(torch.from_numpy(data.normalize(im))[None].to(device))
+                continue
+            model(torch.from_numpy(np.stack([data.normalize(im) for im in group])).to(device))
+    finally:
+        for h in hooks:
+            h.remove()
+    for bn in bns:
+        s1, s2, n = sums[bn]
+        mean = s1 / n
+        var = (s2 / n - mean * mean).clamp_min(0) * (n / max(n - 1, 1))
+        bn.running_mean.copy_(mean.to(bn.running_mean.dtype))
+        bn.running_var.copy_(var.to(bn.running_var.dtype))
     return model.eval()
 
 

@@ -29,16 +29,24 @@ def test_running_stats_become_the_average_over_the_given_frames():
     assert all(torch.equal(v, after[k]) for k, v in weights_before.items())  # weights untouched
 
 
-def test_batches_are_averaged_and_mixed_sizes_are_accepted():
+def test_statistics_are_over_every_pixel_whatever_the_batches():
     torch.manual_seed(0)
     model = build("eprnet-light")
-    images = frames(2, 64, 64, 2) + frames(1, 32, 48, 3)
+    # Two batches of very different frames (dark, bright) and one frame of another size: the
+    # variance must include how far apart the batches are, not just the spread inside each.
+    images = [im // 4 for im in frames(2, 64, 64, 2)] + [im // 4 + 190 for im in frames(2, 64, 64, 4)] \
+        + frames(1, 32, 48, 3)
     recalibrate(model, images, batch=2)
     conv, bn = model.stem[0], model.stem[1]
     with torch.no_grad():
-        m1 = conv(torch.from_numpy(np.stack([data.normalize(im) for im in images[:2]]))).mean((0, 2, 3))
-        m2 = conv(torch.from_numpy(data.normalize(images[2]))[None]).mean((0, 2, 3))
-    assert torch.allclose(bn.running_mean, (m1 + m2) / 2, atol=1e-5)
+        ys = [conv(torch.from_numpy(data.normalize(im))[None]) for im in images]
+    pixels = torch.cat([y.permute(1, 0, 2, 3).reshape(y.shape[1], -1) for y in ys], 1).double()
+    assert torch.allclose(bn.running_mean.double(), pixels.mean(1), atol=1e-4)
+    assert torch.allclose(bn.running_var.double(), pixels.var(1, unbiased=True), rtol=1e-4)
+    # Averaging per-batch variances would be well below the population variance here.
+    per_batch = torch.stack([torch.cat([y.permute(1, 0, 2, 3).reshape(y.shape[1], -1) for y in ys[k:k + 2]], 1).var(1)
+                             for k in (0, 2)]).mean(0)
+    assert (per_batch < 0.8 * pixels.var(1).float()).sum() > 0
     # Deterministic: the same frames give the same statistics.
     before = bn.running_var.clone()
     recalibrate(model, images, batch=2)
