@@ -34,7 +34,6 @@ public final class BrowserPreview: VideoOutput, @unchecked Sendable {
     private var skippedPackets = 0
     private var finished = false
     private let idle = NSCondition()
-    private var acceptThread: Thread?
     private let acceptDone = DispatchSemaphore(value: 0)
 
     /// Parses "PORT", ":PORT" or "HOST:PORT" (host defaults to 127.0.0.1: the preview is local
@@ -76,7 +75,6 @@ public final class BrowserPreview: VideoOutput, @unchecked Sendable {
         let thread = Thread { [self] in acceptLoop(); acceptDone.signal() }
         thread.name = "preview-accept"
         thread.start()
-        acceptThread = thread
     }
 
     deinit {

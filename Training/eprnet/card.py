@@ -118,7 +118,7 @@ Val mIoU of the shipped checkpoint during training (PyTorch, unfolded model, %(s
                        "precise": "BN statistics recomputed over every 4th train frame"}[bn_of(shipped)],
            shipped_ep=shipped["epoch"], rows="\n".join(rows),
            later=(" Epoch %s now leads the validation (%s%%); the next `make models` ships it."
-                  % (best["epoch"], pct(float(best["val_miou"])))) if best is not shipped and (bn_of(best) != bn_of(shipped) or float(best["val_miou"]) > float(shipped["val_miou"])) else "",
+                  % (best["epoch"], pct(float(best["val_miou"])))) if best is not shipped and bn_of(best) == bn_of(shipped) and float(best["val_miou"]) > float(shipped["val_miou"]) else "",
            bn=("\nBefore export the BN statistics were recomputed with the checkpoint's weights over %s "
                "(precise BN, `Training/eprnet/precise_bn.py`), which is why the shipped figures below differ "
                "from the training-time figure." % meta["bn_statistics"]) if "bn_statistics" in meta else "")

@@ -85,4 +85,5 @@ def test_card_compares_epochs_only_under_the_same_bn_statistics(tmp_path, monkey
     monkeypatch.setattr(card, "onnx_metadata", lambda path: {"epoch": "2"})
     eprnet = card.render(str(models)).split("## EPRNet-Light")[0]
     assert "(PyTorch, unfolded model, training-time BN statistics): 45.0% at epoch 2" in eprnet
-    assert "Epoch 3 now leads the validation (40.0%)" in eprnet
+    # Epoch 3's figure is not comparable with the shipped epoch's: no claim either way.
+    assert "now leads" not in eprnet
