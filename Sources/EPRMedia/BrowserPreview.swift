@@ -4,7 +4,8 @@ import Foundation
 
 /// Annotated video in a web browser: `http://HOST:PORT/` serves a page whose `<video>` plays
 /// `/stream.mp4`, the live H.264 as fragmented MP4 (one fragment per frame, so it shows as it
-/// arrives). The HTTP server is FFmpeg's own (listen=2, one thread per connection). Frames are
+/// arrives). The page feeds the stream to Media Source Extensions and keeps playback at the live
+/// edge (a plain `<video src>` buffers seconds ahead); without MSE it falls back to `src`. The HTTP server is FFmpeg's own (listen=2, one thread per connection). Frames are
 /// encoded only while someone watches, and a new viewer gets a keyframe at once; a viewer that
 /// cannot keep up skips ahead to the next keyframe (counted) and never holds up the pipeline.
 /// Video only: browsers autoplay muted video anyway.
@@ -25,6 +26,8 @@ public final class BrowserPreview: VideoOutput, @unchecked Sendable {
 
     private let encoder: H264Encoder
     private let parameters: UnsafeMutablePointer<AVCodecParameters>
+    /// RFC 6381 name of the stream's H.264 profile and level, e.g. "avc1.42C01E", for MSE.
+    let codecString: String
     private let server: UnsafeMutablePointer<AVIOContext>
     private let interrupt = InterruptDeadline(timeout: 0)
     private let lock = NSLock()
@@ -60,6 +63,7 @@ public final class BrowserPreview: VideoOutput, @unchecked Sendable {
             throw error
         }
         parameters = par
+        codecString = BrowserPreview.codecString(sps: par)
         var listenOptions: OpaquePointer?
         av_dict_set(&listenOptions, "listen", "2", 0)   // many clients, each accepted by avio_accept
         var cb = interrupt.callback
@@ -193,14 +197,67 @@ public final class BrowserPreview: VideoOutput, @unchecked Sendable {
         }
     }
 
+    /// "avc1.PPCCLL" from the SPS in the encoder's extradata (Annex B with global headers, or avcC).
+    static func codecString(sps parameters: UnsafePointer<AVCodecParameters>) -> String {
+        let size = Int(parameters.pointee.extradata_size)
+        guard let bytes = parameters.pointee.extradata, size >= 4 else { return "avc1.42E01E" }
+        let data = UnsafeBufferPointer(start: bytes, count: size)
+        var fields: (UInt8, UInt8, UInt8)?
+        if data[0] == 1 {
+            fields = (data[1], data[2], data[3])   // avcC: profile, constraints, level
+        } else {
+            var i = 0
+            while i + 6 < size {
+                if data[i] == 0, data[i + 1] == 0, data[i + 2] == 1, data[i + 3] & 0x1F == 7 {  // start code + SPS
+                    fields = (data[i + 4], data[i + 5], data[i + 6])
+                    break
+                }
+                i += 1
+            }
+        }
+        guard let (profile, constraints, level) = fields else { return "avc1.42E01E" }
+        return String(format: "avc1.%02X%02X%02X", profile, constraints, level)
+    }
+
     private var page: String {
         """
         <!doctype html>
         <html><head><meta charset="utf-8"><title>EPRStream preview</title>
         <style>body{margin:0;background:#111;color:#ccc;font:14px sans-serif;text-align:center}
         video{max-width:100vw;max-height:92vh;background:#000}</style></head>
-        <body><video src="/stream.mp4" autoplay muted playsinline controls></video>
-        <p>EPRStream live preview: reload the page to catch up after a pause.</p></body></html>
+        <body><video autoplay muted playsinline controls></video>
+        <p>EPRStream live preview</p>
+        <script>
+        const video = document.querySelector("video");
+        const mime = 'video/mp4; codecs="\(codecString)"';
+        if (window.MediaSource && MediaSource.isTypeSupported(mime)) {
+          const source = new MediaSource();
+          video.src = URL.createObjectURL(source);
+          source.addEventListener("sourceopen", async () => {
+            const buffer = source.addSourceBuffer(mime);
+            const pending = [];
+            const feed = () => { if (!buffer.updating && pending.length) buffer.appendBuffer(pending.shift()); };
+            buffer.addEventListener("updateend", () => {
+              const b = buffer.buffered;
+              if (b.length) {
+                const end = b.end(b.length - 1);
+                if (end - video.currentTime > 1) video.currentTime = end - 0.1;   // stay at the live edge
+                if (video.currentTime - b.start(0) > 30) { buffer.remove(b.start(0), video.currentTime - 10); return; }
+              }
+              feed();
+            });
+            const reader = (await fetch("/stream.mp4")).body.getReader();
+            for (;;) {
+              const { value, done } = await reader.read();
+              if (done) break;
+              pending.push(value);
+              feed();
+            }
+          });
+        } else {
+          video.src = "/stream.mp4";
+        }
+        </script></body></html>
 
         """
     }
@@ -243,6 +300,9 @@ final class PreviewConnection: @unchecked Sendable {
     func startReply(contentType: String) -> Bool {
         av_opt_set_int(UnsafeMutableRawPointer(client), "reply_code", 200, AV_OPT_SEARCH_CHILDREN)
         av_opt_set(UnsafeMutableRawPointer(client), "content_type", contentType, AV_OPT_SEARCH_CHILDREN)
+        // Other pages (a dashboard) may embed or fetch the stream; nothing in it is private to this origin.
+        av_opt_set(UnsafeMutableRawPointer(client), "headers", "Access-Control-Allow-Origin: *\r\nCache-Control: no-store\r\n",
+                   AV_OPT_SEARCH_CHILDREN)
         var ret: Int32
         repeat { ret = avio_handshake(client) } while ret > 0
         return ret == 0

@@ -59,7 +59,11 @@ final class BackgroundTool: @unchecked Sendable {
         #expect(page.status == 0, "\(page.stderr)")
         #expect(page.stdout.hasPrefix("HTTP/1.1 200"))
         #expect(page.stdout.contains("Content-Type: text/html"))
-        #expect(page.stdout.contains("<video src=\"/stream.mp4\""))
+        #expect(page.stdout.contains("fetch(\"/stream.mp4\")") && page.stdout.contains("video.src = \"/stream.mp4\""))
+        // The codec MSE is told is the stream's SPS: x264 veryfast (SinkOptions' default) makes High
+        // profile (0x64), no constraint flags, level 3.1 (0x1F) for 960x540 at 25 fps.
+        #expect(preview.codecString == "avc1.64001F", "\(preview.codecString)")
+        #expect(page.stdout.contains("codecs=\"\(preview.codecString)\""))
         let missing = try tool("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", base + "nothing"])
         #expect(missing.stdout == "404")
         #expect(preview.viewerCount == 0)
@@ -104,6 +108,24 @@ final class BackgroundTool: @unchecked Sendable {
         #expect(meanError < 3, "mean luma difference \(meanError)")
         #expect(preview.framesWritten == frames.count)
         #expect(preview.warnings.isEmpty, "\(preview.warnings)")
+    }
+
+    @Test func aViewerThatLeavesIsForgotten() throws {
+        let (frames, video) = try firstFrames(30)
+        let preview = try openPreview(video: video)
+        defer { preview.abort() }
+        // curl takes the headers and whatever comes in a second, then hangs up.
+        let headers = try tool("curl", ["-sS", "-i", "--max-time", "1", preview.pageURL + "stream.mp4"])
+        #expect(headers.stdout.contains("Content-Type: video/mp4"))
+        #expect(headers.stdout.contains("Access-Control-Allow-Origin: *"), "other pages may embed the stream")
+        #expect(preview.viewerCount == 1, "a gone viewer is noticed on the next write")
+        var written = 0
+        while preview.viewerCount > 0 && written < frames.count {
+            try preview.write(frames[written])
+            written += 1
+            usleep(20_000)
+        }
+        #expect(preview.viewerCount == 0, "still counted after \(written) frames")
     }
 
     @Test func nobodyWatchingCostsNoEncoding() throws {
