@@ -30,6 +30,9 @@ from .precise_bn import recalibrate, selection_frames
 # Settings that define a run; --resume takes them from OUT/args.json.
 RECIPE_KEYS = ["model", "data", "epochs", "batch", "crop", "lr", "momentum", "wd", "poly",
                "class_weights", "seed", "limit_train", "limit_val"]
+# How best.pt's score was measured, per --val-bn; a checkpoint scored another way is rescored on
+# resume. "precise" changed to population statistics (precise_bn.py), hence the suffix.
+SCORING = {"precise": "precise/population", "running": "running"}
 CSV_FIELDS = ["epoch", "lr", "train_loss", "val_miou", "val_pixacc", "val_bn", "train_s", "val_s", "elapsed_s"]
 
 
@@ -181,7 +184,7 @@ def main(argv=None):
         start_epoch, best, history = ck["epoch"], ck["best_miou"], ck["history"]
         elapsed0 = history[-1]["elapsed_s"] if history else 0.0
         set_rng_state(ck["rng"])
-        if ck.get("best_bn", "running") != args.val_bn:
+        if ck.get("best_bn", "running") != SCORING[args.val_bn]:
             # best.pt was scored with the other statistics: score it again the way this run scores.
             best_path = os.path.join(args.out, "best.pt")
             if os.path.exists(best_path):
@@ -237,7 +240,7 @@ def main(argv=None):
         if miou > best:
             best = miou
             save_atomic(dict(meta, model=model.state_dict(), confusion=cm), os.path.join(args.out, "best.pt"))
-        save_atomic(dict(meta, model=model.state_dict(), optimizer=opt.state_dict(), best_miou=best, best_bn=args.val_bn,
+        save_atomic(dict(meta, model=model.state_dict(), optimizer=opt.state_dict(), best_miou=best, best_bn=SCORING[args.val_bn],
                          history=history, rng=rng_state()), last_path)
         write_log(args.out, history)
         if args.stop_after is not None and epoch + 1 - start_epoch >= args.stop_after:

@@ -40,7 +40,7 @@ def test_validation_scores_the_model_with_precise_bn(tmp_path):
     run = str(tmp_path / "run")
     train.main(["--out", run, "--epochs", "1"] + TINY)
     ck = torch.load(os.path.join(run, "last.pt"), weights_only=False)
-    assert ck["val_bn"] == ck["best_bn"] == "precise"
+    assert ck["val_bn"] == "precise" and ck["best_bn"] == "precise/population"
     tr_img = data.load_split("train", data.DATASET_ROOT, 4)[0]
     va_img, va_lbl, _ = data.load_split("val", data.DATASET_ROOT, 1)
     model = build("eprnet")
@@ -60,7 +60,7 @@ def test_resume_rescores_best_checkpoint_when_validation_changes(tmp_path, capsy
     out = capsys.readouterr().out
     assert "best.pt rescored with precise BN statistics" in out
     ck = torch.load(os.path.join(run, "last.pt"), weights_only=False)
-    assert ck["best_bn"] == "precise"
+    assert ck["best_bn"] == "precise/population"
     log = list(csv.DictReader(open(os.path.join(run, "log.csv"))))
     assert [r["val_bn"] for r in log] == ["running", "precise"]
     assert running_best == float(log[0]["val_miou"])
