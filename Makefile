@@ -4,7 +4,7 @@ OUTPUT ?= out/demo.mp4
 SWIFT ?= swift
 SWIFT_FLAGS ?= -c release
 
-.PHONY: setup build demo test test-swift eval eval-reference clean
+.PHONY: setup build demo preview test test-swift eval eval-reference clean
 .DEFAULT_GOAL := build
 
 setup:
@@ -17,6 +17,12 @@ demo: build
 	@mkdir -p $(dir $(OUTPUT))
 	.build/release/eprstream run "$(INPUT)" -o "$(OUTPUT)"
 	@echo "demo: wrote $(OUTPUT)"
+
+# The demo watched in a browser: open http://127.0.0.1:$(PORT)/ while it runs.
+PORT ?= 8080
+preview: build
+	@mkdir -p $(dir $(OUTPUT))
+	.build/release/eprstream run "$(INPUT)" -o "$(OUTPUT)" --preview $(PORT)
 
 # Tests run on a release build: the pixel loops are far too slow unoptimised.
 test-swift: setup
