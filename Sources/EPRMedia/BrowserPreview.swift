@@ -128,11 +128,12 @@ public final class BrowserPreview: VideoOutput, @unchecked Sendable {
     public func abort() { shutDown(graceful: false) }
 
     private func shutDown(graceful: Bool) {
-        let current: [PreviewViewer] = lock.withLock {
-            if finished { return [] }
+        let current: [PreviewViewer]? = lock.withLock {
+            if finished { return nil }
             finished = true
             return viewers
         }
+        guard let current else { return }   // already shut down (finish, then abort)
         for viewer in current { viewer.end() }
         if graceful {
             let deadline = Date().addingTimeInterval(1)

@@ -137,6 +137,7 @@ final class BackgroundTool: @unchecked Sendable {
         // Served no more after finish: a connection is refused.
         let r = try tool("curl", ["-s", "-o", "/dev/null", "--max-time", "5", preview.pageURL])
         #expect(r.status == 7, "curl: couldn't connect")
+        preview.abort()   // after finish: nothing left to do, and it returns
     }
 
     @Test func aPortInUseIsAClearError() throws {
