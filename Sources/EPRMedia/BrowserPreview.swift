@@ -19,7 +19,7 @@ public final class BrowserPreview: VideoOutput, @unchecked Sendable {
         return skipped > 0 ? ["browser preview: \(skipped) frame(s) skipped for viewers that fell behind"] : []
     }
 
-    /// Most viewers at once; more get 503.
+    /// Most connections at once; more are answered 500.
     public static let maxConnections = 16
     /// Encoded frames a viewer may have waiting before it skips to the next keyframe.
     static let viewerQueueCapacity = 50
@@ -319,10 +319,10 @@ final class PreviewConnection: @unchecked Sendable {
 
     func notFound() { finishHandshake(code: 404) }
 
-    /// Too many viewers: 503 without reading further.
+    /// Too many connections: 500 (FFmpeg 5.1's server replies only 200, 400, 403, 404 and 500).
     func refuse() {
         _ = readRequest()
-        finishHandshake(code: 503)
+        finishHandshake(code: 500)
     }
 
     private func finishHandshake(code: Int64) {

@@ -128,6 +128,37 @@ final class BackgroundTool: @unchecked Sendable {
         #expect(preview.viewerCount == 0, "still counted after \(written) frames")
     }
 
+    @Test func connectionsAreBounded() throws {
+        let (_, video) = try firstFrames(1)
+        let preview = try openPreview(video: video)
+        defer { preview.abort() }
+        let port = UInt16(preview.address.split(separator: ":").last!)!
+        // Connections that never send a request hold every slot...
+        var idle: [Int32] = []
+        defer { idle.forEach { close($0) } }
+        for _ in 0..<BrowserPreview.maxConnections {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            addr.sin_port = port.bigEndian
+            let connected = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            #expect(connected == 0)
+            idle.append(fd)
+        }
+        usleep(300_000)
+        // ...so one more is answered at once instead of waiting, and the server goes on.
+        let refused = try tool("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", preview.pageURL])
+        #expect(refused.stdout == "500")
+        idle.forEach { close($0) }
+        idle = []
+        usleep(300_000)
+        let page = try tool("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", preview.pageURL])
+        #expect(page.stdout == "200", "slots come back when those connections close")
+    }
+
     @Test func nobodyWatchingCostsNoEncoding() throws {
         let (frames, video) = try firstFrames(3)
         let preview = try openPreview(video: video)
