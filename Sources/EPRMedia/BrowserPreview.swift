@@ -35,6 +35,8 @@ public final class BrowserPreview: VideoOutput, @unchecked Sendable {
     private var connections = 0
     private var keyframeWanted = false
     private var skippedPackets = 0
+    private var viewersServed = 0
+    private var framesSent = 0
     private var finished = false
     private let idle = NSCondition()
     private let acceptDone = DispatchSemaphore(value: 0)
@@ -86,6 +88,9 @@ public final class BrowserPreview: VideoOutput, @unchecked Sendable {
         avcodec_parameters_free(&p)
     }
 
+    /// Viewers of /stream.mp4 so far, and frames encoded for them.
+    public var served: (viewers: Int, frames: Int) { lock.withLock { (viewersServed, framesSent) } }
+
     /// Viewers of /stream.mp4 right now.
     public var viewerCount: Int { lock.withLock { viewers.count } }
 
@@ -110,6 +115,7 @@ public final class BrowserPreview: VideoOutput, @unchecked Sendable {
             guard let copy = av_packet_clone(pkt) else { throw EPRError(.internalFailure, "out of memory copying a packet") }
             let packet = PreviewPacket(taking: copy)
             lock.withLock {
+                framesSent += 1
                 for viewer in viewers where !viewer.offer(packet) {
                     skippedPackets += 1
                     keyframeWanted = true   // it waits for a keyframe: make one soon
@@ -186,6 +192,7 @@ public final class BrowserPreview: VideoOutput, @unchecked Sendable {
             let joined = lock.withLock { () -> Bool in
                 guard !finished else { return false }
                 viewers.append(viewer)
+                viewersServed += 1
                 keyframeWanted = true
                 return true
             }

@@ -73,6 +73,8 @@ public struct RunSummary: Sendable {
     public let latencies: [Stage: LatencyHistogram]
     public let busySeconds: [Stage: Double]
     public var live: LiveSummary? = nil
+    /// With --preview: its page, the viewers it served and the frames it encoded for them.
+    public var preview: (url: String, viewers: Int, frames: Int)? = nil
 
     public var fps: Double { wallSeconds > 0 ? Double(framesWritten) / wallSeconds : 0 }
 }
@@ -372,6 +374,10 @@ public final class Pipeline: @unchecked Sendable {
                                  wallSeconds: wall, interrupted: wasInterrupted,
                                  warnings: source.warnings + sink.warnings,
                                  latencies: latencies, busySeconds: busy)
+        if let preview {
+            let served = preview.served
+            summary.preview = (preview.pageURL, served.viewers, served.frames)
+        }
         if let live, let out = liveOutput, case .live(_, let outages) = source {
             summary.live = LiveSummary(reconnects: live.reconnects, stalls: live.stalls, offlineFrames: out.offlineFrames,
                                        lateFrames: out.lateFrames,

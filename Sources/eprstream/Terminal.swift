@@ -41,6 +41,9 @@ enum Terminal {
         lines.append(String(format: "time %.2f s, %.1f fps end to end, model %@ at %dx%d, dropped %d",
                             s.wallSeconds, s.fps, (s.model as NSString).lastPathComponent,
                             s.inputSize.height, s.inputSize.width, s.framesDropped))
+        if let preview = s.preview {
+            lines.append("preview: \(preview.viewers) viewer(s) served at \(preview.url), \(preview.frames) frames encoded for them")
+        }
         if let live = s.live {
             lines.append(String(format: "live: %d frames received, %d dropped (back-pressure), %d reconnects, %d stalls, %d offline frames",
                                 live.framesReceived, s.framesDropped, live.reconnects, live.stalls, live.offlineFrames)

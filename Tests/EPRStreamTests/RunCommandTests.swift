@@ -54,11 +54,14 @@ import Testing
         let result = try runner.wait(timeout: 300)
         #expect(result.status == 0, "stderr: \(result.stderr)")
         #expect(result.stdout.contains("221 frames -> \(output) and http://127.0.0.1:\(port)/"), "\(result.stdout)")
+        let served = try #require(result.stdout.split(separator: "\n").first { $0.hasPrefix("preview: 1 viewer(s) served") },
+                                  "\(result.stdout)")
         let watched = try viewer.wait(timeout: 30)
         #expect(watched.status == 0 && watched.stderr.isEmpty, "viewer: \(watched.stderr)")
         // The viewer joined while the run was going: it saw the rest of the run, decodable throughout.
         let frames = watched.stdout.split(separator: "\n").filter { !$0.hasPrefix("#") }.count
         #expect(frames >= 20 && frames <= 221, "viewer got \(frames) frames")
+        #expect(served.hasSuffix(", \(frames) frames encoded for them"), "the summary counts what the viewer got: \(served)")
         // The file is complete beside the preview.
         #expect(try Probe.video(output).frames == 221)
         #expect(try Probe.decodeErrors(output).isEmpty)
