@@ -311,6 +311,11 @@ final class PreviewConnection: @unchecked Sendable {
         // Other pages (a dashboard) may embed or fetch the stream; nothing in it is private to this origin.
         av_opt_set(UnsafeMutableRawPointer(client), "headers", "Access-Control-Allow-Origin: *\r\nCache-Control: no-store\r\n",
                    AV_OPT_SEARCH_CHILDREN)
+        return completeHandshake()
+    }
+
+    /// Lets FFmpeg's server write the status line and headers set above; true when it did.
+    private func completeHandshake() -> Bool {
         var ret: Int32
         repeat { ret = avio_handshake(client) } while ret > 0
         return ret == 0
@@ -334,8 +339,7 @@ final class PreviewConnection: @unchecked Sendable {
 
     private func finishHandshake(code: Int64) {
         av_opt_set_int(UnsafeMutableRawPointer(client), "reply_code", code, AV_OPT_SEARCH_CHILDREN)
-        var ret: Int32
-        repeat { ret = avio_handshake(client) } while ret > 0
+        _ = completeHandshake()
         close()
     }
 

@@ -189,14 +189,16 @@ public final class Pipeline: @unchecked Sendable {
         }
         var preview: BrowserPreview?
         if let address = settings.previewAddress {
+            let opened: BrowserPreview
             do throws(EPRError) {
-                preview = try BrowserPreview(address: address, video: source.video, options: sinkOptions)
+                opened = try BrowserPreview(address: address, video: source.video, options: sinkOptions)
             } catch {
                 outputs.forEach { $0.abort() }
                 throw error
             }
-            outputs.append(preview!)
-            log?("browser preview: \(preview!.pageURL)")
+            preview = opened
+            outputs.append(opened)
+            log?("browser preview: \(opened.pageURL)")
         }
         let sink: any VideoOutput = outputs.count == 1 ? outputs[0] : TeeOutput(outputs)
 

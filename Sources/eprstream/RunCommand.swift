@@ -82,9 +82,6 @@ struct RunCommand: ParsableCommand {
             _ = try BrowserPreview.parseAddress(preview)
             settings.previewAddress = preview
         }
-        guard output != nil || settings.previewAddress != nil else {
-            throw EPRError(.config, "no output: give -o FILE|URL, --preview PORT, or both")
-        }
         if let maxFrames {
             guard maxFrames > 0 else { throw EPRError(.config, "--max-frames must be positive, got \(maxFrames)") }
             settings.maxFrames = maxFrames

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from . import data, metrics
 from .constants import NUM_CLASSES, VOID_LABEL
+from .export import load_checkpoint
 from .model import build, count_params
 from .precise_bn import recalibrate, selection_frames
 
@@ -188,8 +189,7 @@ def main(argv=None):
             # best.pt was scored with the other statistics: score it again the way this run scores.
             best_path = os.path.join(args.out, "best.pt")
             if os.path.exists(best_path):
-                prev = build(args.model, NUM_CLASSES).to(device)
-                prev.load_state_dict(torch.load(best_path, map_location=device, weights_only=False)["model"])
+                prev = load_checkpoint(best_path, map_location=device)[0].to(device)
                 best = metrics.mean_iou(validate(prev, args, tr_img, va_img, va_lbl, device))
                 print("best.pt rescored with %s BN statistics: val mIoU %.4f" % (args.val_bn, best), flush=True)
         print("resumed from %s at epoch %d (best val mIoU %.4f)" % (last_path, start_epoch, best), flush=True)
