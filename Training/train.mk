@@ -7,16 +7,21 @@ TRAIN_VENV   := Training/.venv
 TRAIN_PY     := $(abspath $(TRAIN_VENV))/bin/python
 OV_PY        := $(abspath .venv-ov)/bin/python
 RUN_DIR      := runs/$(MODEL)-camvid
+# The run's resumable state, committed (runstate.py): what survives the machine.
+RUN_STATE    := checkpoints/$(MODEL)-camvid.pt
+RUNS         := eprnet eprnet-light
 MODEL_ONNX   := ../Models/$(MODEL)-camvid.onnx
 MODEL_INT8   := ../Models/$(MODEL)-camvid-int8.xml
-TRAIN_ARGS   ?= --epochs 150 --batch 8 --crop 256 256 --lr 0.02 --wd 2e-4
+TRAIN_ARGS   ?= --epochs 150 --batch 8 --crop 256 256 --lr 0.02 --wd 2e-4 --photometric
+# A new run starts from the shipped model (warmstart.py) at the epoch it reached; INIT_ONNX= for a run from scratch.
+INIT_ONNX    ?= $(MODEL_ONNX)
 DEVICE       ?= cpu
 # 1 thread while Swift builds share the 2 cores (8.6 s/step vs 40 s/step with 2 threads, which
 # stall at every OpenMP barrier when a core is taken); THREADS=2 on an idle machine (3.8 vs 6 s).
 THREADS      ?= 1
 ORT_VERSION  := 1.31.1
 
-.PHONY: training-venv train train-resume train-resume-all train-status train-status-all precise-bn-report export eval-model quantize fixtures model-card models test-training
+.PHONY: training-venv train train-resume train-save train-resume-all train-status train-status-all precise-bn-report export eval-model quantize fixtures model-card models test-training
 
 # Debian's torch/numpy/onnx/matplotlib/pytest are seen through --system-site-packages; only
 # onnxruntime is added, with numpy pinned to Debian's so torch keeps working.
@@ -38,13 +43,24 @@ train: $(TRAIN_VENV)/.ready
 	$(refuse_if_running)
 	@test ! -e Training/$(RUN_DIR)/last.pt || { echo "Training/$(RUN_DIR) already has a run: make train-resume"; exit 1; }
 	mkdir -p Training/$(RUN_DIR)
-	cd Training && nohup nice -n 10 $(TRAIN_PY) -m eprnet.train --model $(MODEL) --out $(RUN_DIR) --device $(DEVICE) --threads $(THREADS) $(TRAIN_ARGS) >> $(RUN_DIR)/train.out 2>&1 & echo "$$!" > Training/$(RUN_DIR)/pid
+	cd Training && nohup nice -n 10 $(TRAIN_PY) -m eprnet.train --model $(MODEL) --out $(RUN_DIR) --device $(DEVICE) --threads $(THREADS) $(TRAIN_ARGS) $(if $(INIT_ONNX),--init-onnx $(INIT_ONNX)) >> $(RUN_DIR)/train.out 2>&1 & echo "$$!" > Training/$(RUN_DIR)/pid
 	@echo "training in the background; log: Training/$(RUN_DIR)/train.out"
 
+# On a fresh clone the run directory comes from the committed state first.
 train-resume: $(TRAIN_VENV)/.ready
 	$(refuse_if_running)
+	cd Training && $(TRAIN_PY) -m eprnet.runstate restore --state $(RUN_STATE) --run $(RUN_DIR)
 	cd Training && nohup nice -n 10 $(TRAIN_PY) -m eprnet.train --out $(RUN_DIR) --device $(DEVICE) --threads $(THREADS) --resume >> $(RUN_DIR)/train.out 2>&1 & echo "$$!" > Training/$(RUN_DIR)/pid
 	@echo "resumed in the background; log: Training/$(RUN_DIR)/train.out"
+
+# Every run's latest state into Training/checkpoints/ (replaced in place) and staged for commit.
+# Commit it before the machine goes: once a working day, not once an epoch (history size).
+train-save: $(TRAIN_VENV)/.ready
+	@for m in $(RUNS); do \
+	  [ -f Training/runs/$$m-camvid/last.pt ] || continue; \
+	  (cd Training && $(TRAIN_PY) -m eprnet.runstate save --run runs/$$m-camvid --state checkpoints/$$m-camvid.pt) || exit 1; \
+	  git add Training/checkpoints/$$m-camvid.pt; \
+	done
 
 precise-bn-report: $(TRAIN_VENV)/.ready
 	cd Training && $(TRAIN_PY) -m eprnet.precise_bn --ckpt $(RUN_DIR)/best.pt --threads $(THREADS)

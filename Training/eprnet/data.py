@@ -2,7 +2,7 @@
 import os
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from .constants import DATASET_ROOT, MEAN, STD, VOID_LABEL, NUM_CLASSES
 
@@ -55,15 +55,72 @@ def class_weights(labels, num_classes=NUM_CLASSES, c=1.02):
     return (1.0 / np.log(c + p)).astype(np.float32)
 
 
-def augment(img, lbl, crop, rng, scale=(0.5, 2.0)):
-    """Random scale, pad (image with the mean colour = 0 after normalising, label with void),
-    random crop to crop=(h, w), random horizontal flip."""
+# Photometric jitter (torchvision ColorJitter's ranges, as in BiSeNet/STDC-style recipes):
+# brightness, contrast and saturation factors in [1 - x, 1 + x], hue rotated by up to HUE of a turn.
+BRIGHTNESS, CONTRAST, SATURATION, HUE = 0.4, 0.4, 0.4, 0.05
+BLUR_P, BLUR_RADIUS = 0.2, (0.3, 1.2)   # mild Gaussian blur, radius in pixels
+NOISE_P, NOISE_STD = 0.2, (2.0, 8.0)   # mild Gaussian noise, 0-255 scale
+# RGB -> luma weights (ITU-R BT.601), the grey that contrast and saturation blend towards.
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def colour_matrix(rng, grey=127.5):
+    """One random photometric change as a 3x3 matrix M and offset c on RGB columns (y = M x + c):
+    brightness, contrast, saturation and a hue rotation about the grey axis, each a linear map,
+    composed in a random order. One matmul per image, whatever the number of effects."""
+    def brightness(f):
+        return np.eye(3, dtype=np.float32) * f, np.zeros(3, np.float32)
+
+    def saturation(f):  # blend with the pixel's own luma
+        return f * np.eye(3, dtype=np.float32) + (1 - f) * np.outer(np.ones(3), LUMA).astype(np.float32), np.zeros(3, np.float32)
+
+    def hue(turns):  # rotation about (1, 1, 1): keeps grey grey
+        a = 2 * np.pi * turns
+        k = np.ones((3, 3), np.float32) / 3
+        skew = np.array([[0, -1, 1], [1, 0, -1], [-1, 1, 0]], np.float32) / np.sqrt(3)
+        return (np.cos(a) * np.eye(3) + (1 - np.cos(a)) * k + np.sin(a) * skew).astype(np.float32), np.zeros(3, np.float32)
+
+    def contrast(f):  # towards the image's mean grey, as torchvision does
+        return np.eye(3, dtype=np.float32) * f, np.full(3, (1 - f) * grey, np.float32)
+
+    steps = [lambda: brightness(rng.uniform(1 - BRIGHTNESS, 1 + BRIGHTNESS)),
+             lambda: contrast(rng.uniform(1 - CONTRAST, 1 + CONTRAST)),
+             lambda: saturation(rng.uniform(1 - SATURATION, 1 + SATURATION)),
+             lambda: hue(rng.uniform(-HUE, HUE))]
+    m, c = np.eye(3, dtype=np.float32), np.zeros(3, np.float32)
+    for i in rng.permutation(len(steps)):
+        mi, ci = steps[i]()
+        m, c = mi @ m, mi @ c + ci
+    return m, c
+
+
+def photometric(img, rng):
+    """uint8 HxWx3 RGB -> the same scene under another camera's exposure, colour, focus and noise."""
+    x = img.reshape(-1, 3).astype(np.float32)
+    m, c = colour_matrix(rng, grey=float((x @ LUMA).mean()))
+    x = x @ m.T + c
+    x = x.reshape(img.shape)
+    if rng.random() < NOISE_P:
+        x += rng.normal(0.0, rng.uniform(*NOISE_STD), x.shape).astype(np.float32)
+    out = np.clip(x + 0.5, 0, 255).astype(np.uint8)
+    if rng.random() < BLUR_P:
+        out = np.asarray(Image.fromarray(out).filter(ImageFilter.GaussianBlur(rng.uniform(*BLUR_RADIUS))))
+    return out
+
+
+def augment(img, lbl, crop, rng, scale=(0.5, 2.0), colour=False):
+    """Random scale, (with colour=True) photometric jitter, pad (image with the mean colour = 0
+    after normalising, label with void), random crop to crop=(h, w), random horizontal flip.
+    Random draws for the colour step are only made when it is on, so a recipe without it sees
+    the same crops as before it existed."""
     ch, cw = crop
     s = rng.uniform(*scale)
     h, w = lbl.shape
     nh, nw = max(1, int(round(h * s))), max(1, int(round(w * s)))
     img = np.asarray(Image.fromarray(img).resize((nw, nh), Image.BILINEAR))
     lbl = np.asarray(Image.fromarray(lbl).resize((nw, nh), Image.NEAREST))
+    if colour:
+        img = photometric(img, rng)
     ph, pw = max(ch - nh, 0), max(cw - nw, 0)
     if ph or pw:
         mean_rgb = np.array([round(m) for m in MEAN], np.uint8)
@@ -81,13 +138,13 @@ def augment(img, lbl, crop, rng, scale=(0.5, 2.0)):
     return img, lbl
 
 
-def train_batches(images, labels, batch, crop, rng):
+def train_batches(images, labels, batch, crop, rng, colour=False):
     """One epoch of augmented (x, y) numpy batches; drops the last partial batch (BN wants >1)."""
     order = rng.permutation(len(images))
     for i in range(0, len(order) - batch + 1, batch):
         xs, ys = [], []
         for j in order[i:i + batch]:
-            im, lb = augment(images[j], labels[j], crop, rng)
+            im, lb = augment(images[j], labels[j], crop, rng, colour=colour)
             xs.append(normalize(im))
             ys.append(lb.astype(np.int64))
         yield np.stack(xs), np.stack(ys)

@@ -22,12 +22,14 @@ from . import data, metrics
 
 
 @torch.no_grad()
-def recalibrate(model, images, batch=4):
-    """Replaces the running statistics of every BatchNorm2d in `model` with the population
-    statistics of its input over `images` (uint8 HxWx3 RGB, each at its own size, `batch` at a
-    time): mean and variance over every pixel of every frame. Averaging per-batch variances
+def population_statistics(model, images, batch=4, batch_norm=True):
+    """Per BatchNorm2d of `model`: (mean, variance) of its input over every pixel of every frame
+    of `images` (uint8 HxWx3 RGB, each at its own size, `batch` at a time), as float64 tensors.
+    With batch_norm=True the BN layers normalise with batch statistics while collecting (what
+    precise BN needs); with False the model runs in eval mode, so each layer sees exactly what
+    the network computes at inference (what the warm start needs). Averaging per-batch variances
     instead would leave out how much the batch means differ, which with consecutive (similar)
-    video frames in a batch is a large part of the variance. Returns the model in eval mode."""
+    video frames in a batch is a large part of the variance."""
     device = next(model.parameters()).device
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     sums = {bn: [0.0, 0.0, 0] for bn in bns}  # per layer: sum x, sum x^2 (per channel), pixel count
@@ -40,9 +42,11 @@ def recalibrate(model, images, batch=4):
         acc[2] += x.numel() // x.shape[1]
 
     hooks = [bn.register_forward_pre_hook(collect) for bn in bns]
+    was_training = model.training
     model.eval()
-    for bn in bns:
-        bn.train()  # only the BN layers (batch statistics while collecting): dropout stays off
+    if batch_norm:
+        for bn in bns:
+            bn.train()  # only the BN layers (batch statistics while collecting): dropout stays off
     try:
         for i in range(0, len(images), batch):
             group = images[i:i + batch]
@@ -54,10 +58,21 @@ def recalibrate(model, images, batch=4):
     finally:
         for h in hooks:
             h.remove()
+        model.train(was_training)
+    stats = {}
     for bn in bns:
         s1, s2, n = sums[bn]
         mean = s1 / n
-        var = (s2 / n - mean * mean).clamp_min(0) * (n / max(n - 1, 1))
+        stats[bn] = (mean, (s2 / n - mean * mean).clamp_min(0) * (n / max(n - 1, 1)))
+    return stats
+
+
+@torch.no_grad()
+def recalibrate(model, images, batch=4):
+    """Replaces the running statistics of every BatchNorm2d in `model` with the population
+    statistics of its input over `images` (see population_statistics); the weights are
+    untouched. Returns the model in eval mode."""
+    for bn, (mean, var) in population_statistics(model, images, batch).items():
         bn.running_mean.copy_(mean.to(bn.running_mean.dtype))
         bn.running_var.copy_(var.to(bn.running_var.dtype))
     return model.eval()

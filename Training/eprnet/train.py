@@ -27,10 +27,11 @@ from .constants import NUM_CLASSES, VOID_LABEL
 from .export import load_checkpoint
 from .model import build, count_params
 from .precise_bn import recalibrate, selection_frames
+from .warmstart import from_onnx
 
 # Settings that define a run; --resume takes them from OUT/args.json.
 RECIPE_KEYS = ["model", "data", "epochs", "batch", "crop", "lr", "momentum", "wd", "poly",
-               "class_weights", "seed", "limit_train", "limit_val"]
+               "class_weights", "photometric", "init_onnx", "seed", "limit_train", "limit_val"]
 # How best.pt's score was measured, per --val-bn; a checkpoint scored another way is rescored on
 # resume. "precise" changed to population statistics (precise_bn.py), hence the suffix.
 SCORING = {"precise": "precise/population", "running": "running"}
@@ -50,6 +51,11 @@ def parse_args(argv=None):
     p.add_argument("--wd", type=float, default=2e-4)
     p.add_argument("--poly", type=float, default=0.9)
     p.add_argument("--class-weights", default="enet", choices=["enet", "none"])
+    p.add_argument("--photometric", action="store_true",
+                   help="colour, exposure, blur and noise jitter on top of scale/crop/flip (data.photometric)")
+    p.add_argument("--init-onnx", default=None, metavar="ONNX",
+                   help="start from a shipped model (warmstart.py) at the epoch its metadata names, "
+                        "continuing the learning-rate schedule from there")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default is 1 on Debian)")
     p.add_argument("--seed", type=int, default=1)
@@ -154,6 +160,10 @@ def main(argv=None):
         for k in RECIPE_KEYS:
             if k in saved:
                 setattr(args, k, saved[k])
+        if not os.path.isdir(args.data):
+            # A run restored on another machine (runstate.py): its CamVid is where this one's is.
+            print("recipe's data %s is not here: using %s" % (args.data, data.DATASET_ROOT), flush=True)
+            args.data = data.DATASET_ROOT
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     os.makedirs(args.out, exist_ok=True)
@@ -177,12 +187,22 @@ def main(argv=None):
         weight = torch.from_numpy(data.class_weights(tr_lbl)).to(device)
         print("class weights:", np.round(weight.cpu().numpy(), 2).tolist(), flush=True)
 
-    start_epoch, best, history, elapsed0 = 0, -1.0, [], 0.0
-    if args.resume and os.path.exists(last_path):
+    start_epoch, best, history, elapsed0, warm = 0, -1.0, [], 0.0, None
+    resuming = args.resume and os.path.exists(last_path)
+    if args.init_onnx and not resuming:
+        model, meta = from_onnx(args.init_onnx, tr_img)
+        model.to(device)
+        opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.wd)
+        start_epoch = int(meta.get("epoch") or 0)
+        cm = evaluate_model(model, va_img, va_lbl, device, args.val_batch)
+        warm = {"onnx": args.init_onnx, "epoch": start_epoch, "val_miou": metrics.mean_iou(cm)}
+        print("warm start from %s at epoch %d: val mIoU %.4f before any step" % (
+            args.init_onnx, start_epoch, warm["val_miou"]), flush=True)
+    if resuming:
         ck = torch.load(last_path, map_location=device, weights_only=False)  # RNG states (torch 2.6+ defaults to True)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
-        start_epoch, best, history = ck["epoch"], ck["best_miou"], ck["history"]
+        start_epoch, best, history, warm = ck["epoch"], ck["best_miou"], ck["history"], ck.get("warm_start")
         elapsed0 = history[-1]["elapsed_s"] if history else 0.0
         set_rng_state(ck["rng"])
         if ck.get("best_bn", "running") != SCORING[args.val_bn]:
@@ -207,7 +227,8 @@ def main(argv=None):
         rng = np.random.default_rng([args.seed, epoch])
         t_ep = time.time()
         loss_sum, n = 0.0, 0
-        for step, (x, y) in enumerate(data.train_batches(tr_img, tr_lbl, args.batch, tuple(args.crop), rng)):
+        batches = data.train_batches(tr_img, tr_lbl, args.batch, tuple(args.crop), rng, colour=args.photometric)
+        for step, (x, y) in enumerate(batches):
             lr = poly_lr(args.lr, epoch * steps + step, total_it, args.poly)
             for g in opt.param_groups:
                 g["lr"] = lr
@@ -236,7 +257,8 @@ def main(argv=None):
             epoch + 1, args.epochs, lr, row["train_loss"], miou, acc, train_s, val_s), flush=True)
 
         meta = {"model_name": args.model, "num_classes": NUM_CLASSES, "epoch": epoch + 1,
-                "val_miou": miou, "val_bn": args.val_bn, "val_iou": metrics.iou_per_class(cm).tolist(), "args": vars(args)}
+                "val_miou": miou, "val_bn": args.val_bn, "val_iou": metrics.iou_per_class(cm).tolist(), "args": vars(args),
+                "warm_start": warm}
         if miou > best:
             best = miou
             save_atomic(dict(meta, model=model.state_dict(), confusion=cm), os.path.join(args.out, "best.pt"))

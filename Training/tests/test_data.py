@@ -68,3 +68,35 @@ def test_splits():
     assert len(val) == 101 and data.frame_name(val[0][0]) == "0016E5_07959"
     img, lbl = data.load_pair(*val[0])
     assert img.shape == (360, 480, 3) and lbl.shape == (360, 480) and lbl.max() <= 11
+
+
+def test_colour_changes_keep_grey_grey_and_stay_in_range():
+    grey = np.full((8, 8, 3), 90, np.uint8)
+    for seed in range(20):
+        m, c = data.colour_matrix(np.random.default_rng(seed), grey=90.0)
+        y = m @ np.full(3, 90.0) + c
+        assert np.ptp(y) < 1e-3  # saturation and hue leave a grey pixel grey
+        # the image's own grey is contrast's pivot: only brightness (before contrast) moves it
+        reach = (1 + data.CONTRAST) * data.BRIGHTNESS
+        assert 90 * (1 - reach) - 1e-3 <= y[0] <= 90 * (1 + reach) + 1e-3
+    out = data.photometric(grey, np.random.default_rng(0))
+    assert out.shape == grey.shape and out.dtype == np.uint8
+
+
+def test_photometric_recolours_but_keeps_geometry_and_labels():
+    rng0 = np.random.default_rng(5)
+    img = rng0.integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    lbl = rng0.integers(0, 11, (60, 80), dtype=np.uint8)
+    plain = data.augment(img, lbl, (32, 32), np.random.default_rng(1), scale=(1.0, 1.0))
+    again = data.augment(img, lbl, (32, 32), np.random.default_rng(1), scale=(1.0, 1.0))
+    assert np.array_equal(plain[0], again[0]) and np.array_equal(plain[1], again[1])
+    changed = 0
+    for seed in range(10):
+        x, y = data.augment(img, lbl, (60, 80), np.random.default_rng(seed), scale=(1.0, 1.0), colour=True)
+        flipped = not np.array_equal(y, lbl)
+        assert np.array_equal(y, lbl[:, ::-1] if flipped else lbl)  # whole frame: only a flip moves labels
+        ref = img[:, ::-1] if flipped else img
+        changed += not np.array_equal(x, ref)
+        # a colour change is one per-image map: pixels equal before stay equal up to noise
+        assert np.abs(x.astype(int) - ref.astype(int)).mean() < 80
+    assert changed == 10
