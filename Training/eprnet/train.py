@@ -228,7 +228,7 @@ def main(argv=None):
         t_ep = time.time()
         loss_sum, n = 0.0, 0
         batches = data.train_batches(tr_img, tr_lbl, args.batch, tuple(args.crop), rng, colour=args.photometric)
-        for step, (x, y) in enumerate(batches):
+        for step, (x, y) in enumerate(data.Prefetch(batches)):
             lr = poly_lr(args.lr, epoch * steps + step, total_it, args.poly)
             for g in opt.param_groups:
                 g["lr"] = lr

@@ -70,17 +70,27 @@ def test_splits():
     assert img.shape == (360, 480, 3) and lbl.shape == (360, 480) and lbl.max() <= 11
 
 
-def test_colour_changes_keep_grey_grey_and_stay_in_range():
-    grey = np.full((8, 8, 3), 90, np.uint8)
-    for seed in range(20):
-        m, c = data.colour_matrix(np.random.default_rng(seed), grey=90.0)
-        y = m @ np.full(3, 90.0) + c
-        assert np.ptp(y) < 1e-3  # saturation and hue leave a grey pixel grey
-        # the image's own grey is contrast's pivot: only brightness (before contrast) moves it
-        reach = (1 + data.CONTRAST) * data.BRIGHTNESS
-        assert 90 * (1 - reach) - 1e-3 <= y[0] <= 90 * (1 + reach) + 1e-3
-    out = data.photometric(grey, np.random.default_rng(0))
-    assert out.shape == grey.shape and out.dtype == np.uint8
+def test_colour_changes():
+    grey, colour = np.full(3, 90.0), np.array([200.0, 60.0, 20.0])
+
+    def apply(map_, x):
+        m, c = map_
+        return m @ x + c
+    for f in (0.6, 1.4):
+        assert np.ptp(apply(data.saturation(f), grey)) < 1e-4  # grey stays grey
+        assert np.allclose(apply(data.contrast(f, 90.0), grey), grey, atol=1e-4)  # the pivot stays put
+        assert np.allclose(apply(data.brightness(f), colour), f * colour)
+    assert np.allclose(apply(data.saturation(0.0), colour), colour @ data.LUMA, atol=1e-3)
+    for turns in (-0.05, 0.03):
+        assert np.ptp(apply(data.hue(turns), grey)) < 1e-4
+        assert np.isclose(np.linalg.norm(apply(data.hue(turns), colour)), np.linalg.norm(colour), rtol=1e-5)
+    assert np.allclose(apply(data.hue(1.0), colour), colour, atol=1e-3)  # a whole turn
+    assert np.allclose(apply(data.white_balance(1.2, 0.8), colour), [240, 60, 16], atol=1e-4)
+    m, c = data.colour_matrix(np.random.default_rng(3), grey=90.0)
+    m2, c2 = data.colour_matrix(np.random.default_rng(3), grey=90.0)
+    assert np.array_equal(m, m2) and np.array_equal(c, c2) and not np.allclose(m, np.eye(3))
+    out = data.photometric(np.full((8, 8, 3), 90, np.uint8), np.random.default_rng(0))
+    assert out.shape == (8, 8, 3) and out.dtype == np.uint8
 
 
 def test_photometric_recolours_but_keeps_geometry_and_labels():
@@ -100,3 +110,43 @@ def test_photometric_recolours_but_keeps_geometry_and_labels():
         # a colour change is one per-image map: pixels equal before stay equal up to noise
         assert np.abs(x.astype(int) - ref.astype(int)).mean() < 80
     assert changed == 10
+
+
+def test_prefetch_yields_the_generators_batches_in_order_and_passes_errors_on():
+    assert list(data.Prefetch(iter(range(7)), depth=2)) == list(range(7))
+
+    def failing():
+        yield 1
+        raise ValueError("bad frame")
+    got = []
+    try:
+        for b in data.Prefetch(failing()):
+            got.append(b)
+    except ValueError as e:
+        assert str(e) == "bad frame"
+    else:
+        raise AssertionError("the generator's error was lost")
+    assert got == [1]
+
+
+def test_prefetch_stops_its_thread_when_the_consumer_leaves_early():
+    import threading
+    before = threading.active_count()
+    for b in data.Prefetch(iter(range(1000)), depth=1):
+        if b == 2:
+            break
+    assert threading.active_count() == before
+
+
+def test_photometric_leaves_the_padding_at_the_mean_colour():
+    img = np.full((20, 30, 3), 200, np.uint8)
+    lbl = np.zeros((20, 30), np.uint8)
+    mean_rgb = [round(m) for m in constants.MEAN]
+    recoloured = 0
+    for seed in range(5):
+        x, y = data.augment(img, lbl, (64, 64), np.random.default_rng(seed), scale=(1.0, 1.0), colour=True)
+        pad = y == constants.VOID_LABEL
+        assert pad.sum() == 64 * 64 - 20 * 30
+        assert (x[pad] == mean_rgb).all()
+        recoloured += not (x[~pad] == 200).all()
+    assert recoloured == 5
