@@ -101,3 +101,40 @@ models: export eval-model quantize $(if $(filter eprnet,$(MODEL)),fixtures eval-
 
 test-training: $(TRAIN_VENV)/.ready
 	cd Training && $(TRAIN_PY) -m pytest
+
+# ---- GPU path (eprnet/gpu_train.py; Training/README.md "Training on a GPU machine") ----
+# The GPU machine has PyTorch in its own python3, 16 cores, no network and nothing of this
+# setup: these targets use neither Training/.venv nor the network there. The data travels as one
+# git-ignored folder, named in the device tool's carry: Training/gpu-data (make gpu-data, here).
+GPU_PY         ?= python3
+GPU_DEVICE     ?= cuda
+# Seconds per model process: both run side by side inside one 9-minute device call.
+GPU_TIME       ?= 480
+GPU_EPOCHS     ?= 600
+GPU_TRAIN_ARGS ?= --epochs $(GPU_EPOCHS) --batch 16 --crop 256 256 --wd 2e-4 --photometric --init-onnx $(MODEL_ONNX)
+# A GPU run's state (relative to Training/): a call continues it when it is there, else starts
+# from GPU_TRAIN_ARGS; train-gpu-save puts a fetched one here and restores it into GPU_RUN_DIR.
+GPU_STATE      ?= checkpoints/$(MODEL)-gpu.pt
+GPU_RUN_DIR    ?= runs/$(MODEL)-gpu
+
+.PHONY: gpu-data train-gpu train-gpu-all train-gpu-save
+
+gpu-data:
+	cd Training && $(SYS_PY) -m eprnet.gpu_data --out gpu-data
+
+train-gpu:
+	@test -n "$(OUT)" || { echo "OUT=folder needed (on the device machine: OUT=\$$OUT)"; exit 1; }
+	@test -f Training/gpu-data/train.txt || { echo "no Training/gpu-data: make gpu-data, and carry it"; exit 1; }
+	cd Training && $(GPU_PY) -m eprnet.gpu_train --model $(MODEL) --out $(abspath $(OUT))/$(MODEL) --data gpu-data --device $(GPU_DEVICE) --time-limit $(GPU_TIME) --resume --state $(GPU_STATE) $(GPU_TRAIN_ARGS)
+
+train-gpu-%:
+	$(MAKE) --no-print-directory train-gpu MODEL=$*
+
+# Both models at once, one process each: each is bound by kernel launches, not by the GPU.
+train-gpu-all:
+	$(MAKE) --no-print-directory -j2 train-gpu-eprnet train-gpu-eprnet-light
+
+# FROM = the folder the device tool fetched $(OUT) into.
+train-gpu-save: $(TRAIN_VENV)/.ready
+	@test -f "$(FROM)/$(MODEL)/state.pt" || { echo "no $(FROM)/$(MODEL)/state.pt"; exit 1; }
+	cd Training && mkdir -p "$$(dirname $(GPU_STATE))" && cp "$(abspath $(FROM))/$(MODEL)/state.pt" $(GPU_STATE) && $(TRAIN_PY) -m eprnet.runstate restore --state $(GPU_STATE) --run $(GPU_RUN_DIR)

@@ -145,9 +145,11 @@ class Run:
             self.best_ck = dict(meta, model=weights, confusion=torch.from_numpy(cm))
         last = dict(meta, model=weights, optimizer=to_cpu(self.opt.state_dict()), best_miou=self.best,
                     best_bn=train.SCORING[self.args.val_bn], history=self.history, rng=portable_rng())
+        best = self.best_ck
+        if best["epoch"] == last["epoch"]:  # the same weights once, as runstate.save stores them
+            best = dict({k: v for k, v in best.items() if k != "model"}, model_from_last=True)
         t = time.time()
-        train.save_atomic({"format": runstate.FORMAT, "last": last, "best": self.best_ck},
-                          os.path.join(self.args.out, "state.pt"))
+        train.save_atomic({"format": runstate.FORMAT, "last": last, "best": best}, os.path.join(self.args.out, "state.pt"))
         train.write_log(self.args.out, self.history)
         self.save_s = time.time() - t
         return miou

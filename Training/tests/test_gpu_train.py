@@ -85,8 +85,10 @@ def test_state_holds_what_train_py_checkpoints_hold(packed, tmp_path):
                 "--batch", "4", "--threads", "1"])
     gpu_train.main(["--out", gpu, "--data", packed[0], "--val-every", "3", "--epochs", "3"] + TINY[:-2])
     state = torch.load(os.path.join(gpu, "state.pt"), weights_only=False)
-    for name, ours in (("last.pt", state["last"]), ("best.pt", state["best"])):
-        theirs = torch.load(os.path.join(cpu, name), weights_only=False)
+    restored = str(tmp_path / "restored")
+    runstate.restore(os.path.join(gpu, "state.pt"), restored)
+    for name in ("last.pt", "best.pt"):
+        ours, theirs = (torch.load(os.path.join(d, name), weights_only=False) for d in (restored, cpu))
         assert set(ours) == set(theirs), name
     assert set(train.RECIPE_KEYS) <= set(state["last"]["args"])
     # Validated every 3rd epoch and at the first and last of a call; the others say so.
