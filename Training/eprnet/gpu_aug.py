@@ -14,6 +14,7 @@ resize widens its filter when it shrinks), the blur is a true Gaussian (PIL appr
 with box blurs), the contrast's grey is the whole frame's mean luma (data.augment takes the
 crop's) and exact ties of the nearest-neighbour labels may go to the other neighbour.
 """
+import functools
 import math
 
 import numpy as np
@@ -64,6 +65,13 @@ def draw_epoch(rng, greys, batch, size, crop, colour=False, scale=(0.5, 2.0)):
             "blur": col(8, torch.float32)}, int(rng.integers(2**62))  # blur sigma in pixels, 0 for none
 
 
+@functools.lru_cache(maxsize=None)
+def normalisation(device):
+    """MEAN and STD as (1, 3, 1, 1) tensors on `device`, made once: a copy from host memory in
+    every step would make the host wait for the GPU every step."""
+    return tuple(torch.tensor(v, device=device).view(1, 3, 1, 1) for v in (MEAN, STD))
+
+
 def augment(images, labels, p, crop, colour=False, generator=None):
     """One batch. images: uint8 (N, 3, H, W) and labels: uint8 (N, H, W), the whole split on the
     device; p: one step of draw_epoch's parameters, on the same device. Returns the normalised
@@ -88,8 +96,7 @@ def augment(images, labels, p, crop, colour=False, generator=None):
     inside = (rows < nh)[:, :, None] & (cols < nw)[:, None, :]
     if colour:
         x = photometric(x, p, generator)
-    mean = torch.tensor(MEAN, device=dev).view(1, 3, 1, 1)
-    std = torch.tensor(STD, device=dev).view(1, 3, 1, 1)
+    mean, std = normalisation(dev)
     x = ((x - mean) / std).masked_fill(~inside[:, None], 0.0)  # 0 = the mean colour
     y = y.masked_fill(~inside, VOID_LABEL)
     flip = p["flip"]

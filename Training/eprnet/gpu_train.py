@@ -140,7 +140,7 @@ class Run:
                 "val_bn": self.args.val_bn, "val_iou": metrics.iou_per_class(cm).tolist(), "args": vars(self.args),
                 "warm_start": self.warm}
         weights = to_cpu(self.model.state_dict())
-        if miou > self.best:
+        if miou > self.best or self.best_ck is None:
             self.best = miou
             self.best_ck = dict(meta, model=weights, confusion=torch.from_numpy(cm))
         last = dict(meta, model=weights, optimizer=to_cpu(self.opt.state_dict()), best_miou=self.best,
