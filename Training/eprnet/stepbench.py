@@ -7,8 +7,6 @@ Medians over --steps batches of the recipe's crops; the machine (CPU model, core
 with the figures, since hosts of one kind differ.
 """
 import argparse
-import os
-import platform
 import statistics
 import time
 
@@ -19,17 +17,7 @@ import torch.nn.functional as F
 from . import data
 from .constants import NUM_CLASSES, VOID_LABEL
 from .model import build
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from .train import machine
 
 
 def main(argv=None):
@@ -85,9 +73,8 @@ def main(argv=None):
 
     inline, prefetched = loop(False), loop(True)
     med = statistics.median
-    print("machine: %s, %d cores; torch %s, %d threads; %s, batch %d, crop %dx%d" % (
-        cpu_name(), os.cpu_count(), torch.__version__, args.threads,
-        args.model, args.batch, *crop))
+    print("machine: %s; torch %s; %s, batch %d, crop %dx%d" % (
+        machine("cpu", args.threads), torch.__version__, args.model, args.batch, *crop))
     print("augment a batch: %.3f s (scale/crop/flip), %.3f s (+ photometric)" % (med(augment_plain), med(augment_colour)))
     print("forward + backward + SGD: %.3f s" % med(compute))
     print("training loop: %.2f images/s inline, %.2f images/s prefetched (%.2fx)" % (inline, prefetched, prefetched / inline))

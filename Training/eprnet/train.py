@@ -15,6 +15,7 @@ import copy
 import csv
 import json
 import os
+import platform
 import random
 import time
 
@@ -35,7 +36,24 @@ RECIPE_KEYS = ["model", "data", "epochs", "batch", "crop", "lr", "momentum", "wd
 # How best.pt's score was measured, per --val-bn; a checkpoint scored another way is rescored on
 # resume. "precise" changed to population statistics (precise_bn.py), hence the suffix.
 SCORING = {"precise": "precise/population", "running": "running"}
-CSV_FIELDS = ["epoch", "lr", "train_loss", "val_miou", "val_pixacc", "val_bn", "train_s", "val_s", "elapsed_s"]
+CSV_FIELDS = ["epoch", "lr", "train_loss", "val_miou", "val_pixacc", "val_bn", "train_s", "val_s", "elapsed_s",
+              "images_per_s", "machine"]
+# What rows written before a column existed say in it.
+CSV_DEFAULTS = {"val_bn": "running"}
+
+
+def machine(device="cpu", threads=1):
+    """Where an epoch ran, for the log: hosts of one kind differ (AVX2 vs AVX-512), so a speed
+    figure means little without it."""
+    if device == "cuda" and torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    name = platform.processor() or "CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return "%s, %d of %d cores" % (name, threads, os.cpu_count() or 0)
 
 
 def parse_args(argv=None):
@@ -106,7 +124,7 @@ def write_log(out, history):
         w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
         w.writeheader()
         for row in history:
-            w.writerow({k: row.get(k, "running") for k in CSV_FIELDS})  # rows from before val_bn existed
+            w.writerow({k: row.get(k, CSV_DEFAULTS.get(k, "")) for k in CSV_FIELDS})
     try:
         plot_history(history, os.path.join(out, "curves.png"))
     except Exception as e:  # a plotting problem must never stop training
@@ -251,7 +269,8 @@ def main(argv=None):
         val_s = time.time() - t_val
         row = {"epoch": epoch + 1, "lr": lr, "train_loss": loss_sum / max(n, 1), "val_miou": miou,
                "val_pixacc": acc, "val_bn": args.val_bn, "train_s": round(train_s, 1), "val_s": round(val_s, 1),
-               "elapsed_s": round(elapsed0 + time.time() - t_run, 1)}
+               "elapsed_s": round(elapsed0 + time.time() - t_run, 1),
+               "images_per_s": round(n * args.batch / train_s, 2), "machine": machine(args.device, args.threads)}
         history.append(row)
         print("epoch %d/%d lr %.5f loss %.4f val mIoU %.4f acc %.4f (%.0fs + %.0fs)" % (
             epoch + 1, args.epochs, lr, row["train_loss"], miou, acc, train_s, val_s), flush=True)
