@@ -66,8 +66,11 @@ def parse_args(argv=None):
 
 
 def to_cpu(obj):
-    """Tensors (nested in dicts and lists) as contiguous CPU copies: a state that loads anywhere,
-    and a best checkpoint that later steps do not change."""
+    """Tensors (nested in dicts and lists) as contiguous CPU copies and NumPy arrays as tensors:
+    a state that loads anywhere (NumPy 2's pickles do not load in NumPy 1.x), and a best
+    checkpoint that later steps do not change."""
+    if isinstance(obj, np.ndarray):
+        obj = torch.from_numpy(obj)
     if torch.is_tensor(obj):
         return obj.detach().to("cpu").clone(memory_format=torch.contiguous_format)
     if isinstance(obj, dict):
@@ -113,7 +116,7 @@ class Run:
         if best is not None and best.get("model_from_last"):  # runstate.save keeps shared weights once
             best = dict(best, model=last["model"])
             del best["model_from_last"]
-        self.best_ck = best
+        self.best_ck = to_cpu(best)  # a CPU run's best.pt holds its confusion matrix as a NumPy array
         train.set_rng_state(last["rng"])
 
     def warm_start(self, onnx_path):
@@ -142,7 +145,7 @@ class Run:
         weights = to_cpu(self.model.state_dict())
         if miou > self.best or self.best_ck is None:
             self.best = miou
-            self.best_ck = dict(meta, model=weights, confusion=torch.from_numpy(cm))
+            self.best_ck = dict(meta, model=weights, confusion=to_cpu(cm))
         last = dict(meta, model=weights, optimizer=to_cpu(self.opt.state_dict()), best_miou=self.best,
                     best_bn=train.SCORING[self.args.val_bn], history=self.history, rng=portable_rng())
         best = self.best_ck

@@ -1,7 +1,9 @@
 import csv
 import json
 import os
+import pickletools
 import shutil
+import zipfile
 
 import numpy as np
 import pytest
@@ -81,8 +83,8 @@ def test_gpu_run_stops_on_time_resumes_and_continues_on_cpu(packed, tmp_path):
 @needs_camvid
 def test_state_holds_what_train_py_checkpoints_hold(packed, tmp_path):
     cpu, gpu = str(tmp_path / "cpu"), str(tmp_path / "gpu")
-    train.main(["--out", cpu, "--epochs", "1", "--limit-train", "4", "--limit-val", "1", "--crop", "32", "48",
-                "--batch", "4", "--threads", "1"])
+    train.main(["--out", cpu, "--epochs", "2", "--stop-after", "1", "--limit-train", "4", "--limit-val", "1",
+                "--crop", "32", "48", "--batch", "4", "--threads", "1"])
     gpu_train.main(["--out", gpu, "--data", packed[0], "--val-every", "3", "--epochs", "3"] + TINY[:-2])
     state = torch.load(os.path.join(gpu, "state.pt"), weights_only=False)
     restored = str(tmp_path / "restored")
@@ -95,6 +97,18 @@ def test_state_holds_what_train_py_checkpoints_hold(packed, tmp_path):
     log = read_log(gpu)
     assert [r["val_bn"] for r in log] == ["precise", "none", "precise"] and log[1]["val_miou"] == ""
     assert state["last"]["epoch"] == 3 and state["last"]["val_miou"] == float(log[2]["val_miou"])
+
+    # A CPU run continues on the GPU path; what it writes holds no NumPy objects (NumPy 2 there, 1.x here).
+    cpu_state, cont = str(tmp_path / "cpu.pt"), str(tmp_path / "cont")
+    runstate.save(cpu, cpu_state)
+    gpu_train.main(["--out", cont, "--resume", "--state", cpu_state, "--device", "cpu", "--threads", "1"])
+    last = torch.load(os.path.join(cont, "state.pt"), weights_only=False)["last"]
+    assert last["epoch"] == 2 and last["args"]["batch"] == 4 and len(last["history"]) == 2
+    for run in (gpu, cont):
+        with zipfile.ZipFile(os.path.join(run, "state.pt")) as z:
+            pickled = z.read(next(n for n in z.namelist() if n.endswith("data.pkl")))
+        modules = {arg.split()[0] for op, arg, _ in pickletools.genops(pickled) if op.name == "GLOBAL"}
+        assert "torch._utils" in modules and not any(m.startswith("numpy") for m in modules), (run, modules)
 
 
 # GPU augmentation, checked on CPU tensors.
@@ -214,3 +228,11 @@ def test_epoch_draws_are_seeded_and_in_range():
     assert ((nh >= H // 2) & (nh <= 2 * H) & (nw >= W // 2) & (nw <= 2 * W)).all()
     assert ((a["offset"][..., 0] <= (nh - 32).clamp_min(0)) & (a["offset"][..., 1] <= (nw - 48).clamp_min(0))).all()
     assert ((a["blur"] == 0) | ((a["blur"] >= 0.3) & (a["blur"] <= 1.2))).all()
+
+
+def test_saved_tensors_are_contiguous_copies_and_numpy_arrays_become_tensors():
+    t = torch.ones(2, 3, 4, 5).contiguous(memory_format=torch.channels_last)
+    out = gpu_train.to_cpu({"model": [t, np.arange(3)], "meta": (1.5, "x", None)})
+    assert out["model"][0].is_contiguous() and torch.equal(out["model"][0], t)
+    assert out["model"][0].data_ptr() != t.data_ptr()  # the best checkpoint must not follow training
+    assert torch.equal(out["model"][1], torch.arange(3)) and out["meta"] == (1.5, "x", None)
