@@ -158,12 +158,6 @@ class Run:
         return miou
 
 
-def device_name(device):
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return "cpu (%d threads)" % torch.get_num_threads()
-
-
 def main(argv=None):
     t_start = time.time()
     args = parse_args(argv)
@@ -201,8 +195,9 @@ def main(argv=None):
     images = torch.from_numpy(np.stack(tr_img)).permute(0, 3, 1, 2).contiguous().to(device)
     labels = torch.from_numpy(np.stack(tr_lbl)).to(device)
     greys = gpu_aug.frame_greys(tr_img)
+    where = train.machine(args.device, args.threads)
     print("%s: %d train, %d val frames on %s in %.1fs" % (
-        args.model, len(tr_img), len(va_img), device_name(device), time.time() - t_start), flush=True)
+        args.model, len(tr_img), len(va_img), where, time.time() - t_start), flush=True)
     weight = torch.from_numpy(data.class_weights(tr_lbl)).to(device) if args.class_weights == "enet" else None
 
     run = Run(args, device, tr_img, va_img, va_lbl)
@@ -250,7 +245,8 @@ def main(argv=None):
         train_s, trained = train_s + epoch_s, trained + 1
         run.history.append({"epoch": epoch + 1, "lr": lr, "train_loss": train_loss, "val_miou": "", "val_pixacc": "",
                             "val_bn": "none", "train_s": round(epoch_s, 2), "val_s": 0.0,
-                            "elapsed_s": round(run.elapsed0 + time.time() - t_run, 1)})
+                            "elapsed_s": round(run.elapsed0 + time.time() - t_run, 1),
+                            "images_per_s": round(steps * args.batch / epoch_s, 2), "machine": where})
         if trained == 1 or (epoch + 1) % args.val_every == 0 or epoch + 1 == args.epochs:
             miou = run.validate_and_save(t_run)
             print("%s epoch %d/%d lr %.5f loss %.4f val mIoU %.4f (%.0f images/s, val %.1fs)" % (
@@ -261,7 +257,7 @@ def main(argv=None):
     if not trained:
         print("nothing to do: the run is at epoch %d of %d" % (run.start_epoch, args.epochs), flush=True)
         return
-    report = {"model": args.model, "device": device_name(device), "torch": torch.__version__,
+    report = {"model": args.model, "device": where, "torch": torch.__version__,
               "epochs_done": run.history[-1]["epoch"], "epochs_planned": args.epochs, "epochs_this_call": trained,
               "stopped": stopped, "images_per_s": round(trained * steps * args.batch / train_s, 1),
               "train_s": round(train_s, 1), "wall_s": round(time.time() - t_start, 1), "time_limit_s": args.time_limit,

@@ -63,7 +63,9 @@ def test_gpu_run_stops_on_time_resumes_and_continues_on_cpu(packed, tmp_path):
     # The command line carries no recipe: it comes from the state, as train.py --resume does.
     gpu_train.main(["--out", run, "--resume", "--device", "cpu", "--threads", "1"])
     assert json.load(open(os.path.join(run, "report.json")))["stopped"] == "finished"
-    assert [r["epoch"] for r in read_log(run)] == ["1", "2"]
+    log = read_log(run)
+    assert [r["epoch"] for r in log] == ["1", "2"] and list(log[0]) == train.CSV_FIELDS
+    assert all(float(r["images_per_s"]) > 0 and r["machine"] == train.machine("cpu", 1) for r in log)
     gpu_train.main(["--out", straight] + recipe)
     a = torch.load(os.path.join(run, "state.pt"), weights_only=False)["last"]
     b = torch.load(os.path.join(straight, "state.pt"), weights_only=False)["last"]
