@@ -95,6 +95,8 @@ def test_state_holds_what_train_py_checkpoints_hold(packed, tmp_path):
         ours, theirs = (torch.load(os.path.join(d, name), weights_only=False) for d in (restored, cpu))
         assert set(ours) == set(theirs), name
     assert set(train.RECIPE_KEYS) <= set(state["last"]["args"])
+    cpu_row = torch.load(os.path.join(cpu, "last.pt"), weights_only=False)["history"][0]
+    assert all(set(row) == set(cpu_row) for row in state["last"]["history"])  # train.py's log columns
     # Validated every 3rd epoch and at the first and last of a call; the others say so.
     log = read_log(gpu)
     assert [r["val_bn"] for r in log] == ["precise", "none", "precise"] and log[1]["val_miou"] == ""
