@@ -96,8 +96,7 @@ Layout: %(layout)s. %(params)s learnable parameters for 11 classes (checked by t
 
 Recipe: SGD momentum %(momentum)s, base lr %(lr)s with poly decay (power %(poly)s) over %(total)d
 epochs, weight decay %(wd)s, batch %(batch)d, random scale 0.5-2.0, pad with void, random crop
-%(crop)s, %(photometric)shorizontal flip, cross-entropy ignoring void with %(weights)s. PyTorch 1.13 on
-%(device)s (%(threads)s thread(s), nice 10, beside other work on a 2-core machine).%(warm)s
+%(crop)s, %(photometric)shorizontal flip, cross-entropy ignoring void with %(weights)s. %(where)s.%(warm)s
 Epochs done: %(done)d of %(total)d; training time so far %(time)s (validation included).%(speed)s
 Val mIoU of the shipped checkpoint during training (PyTorch, unfolded model, %(shipped_bn)s): %(shipped)s%% at epoch %(shipped_ep)s.%(later)s%(bn)s
 
@@ -112,7 +111,10 @@ Val mIoU of the shipped checkpoint during training (PyTorch, unfolded model, %(s
            momentum=recipe["momentum"], lr=recipe["lr"], poly=recipe["poly"], total=total, wd=recipe["wd"],
            batch=recipe["batch"], crop="x".join(map(str, recipe["crop"])),
            weights="ENet class weights (1/ln(1.02 + p))" if recipe.get("class_weights") == "enet" else "no class weights",
-           device=recipe.get("device", "cpu"), threads=recipe.get("threads", "?"), done=done,
+           where=("PyTorch on one GPU (`eprnet/gpu_train.py`: data and augmentation on the GPU, bf16 autocast)"
+                  if recipe.get("device") == "cuda" else
+                  "PyTorch 1.13 on the CPU (%s thread(s), nice 10, beside other work on a 2-core machine)"
+                  % recipe.get("threads", "?")), done=done,
            photometric="photometric jitter (brightness, contrast, saturation, hue, white balance, blur, noise), "
            if recipe.get("photometric") else "",
            warm=warm_start_line(recipe.get("warm_start")), speed=speed_line(log),
@@ -187,8 +189,8 @@ Finishing the scheduled epochs is the first step (poly decay gives most of its g
 last third). Beyond that: a longer schedule (the authors use about 240 epochs), full-frame
 crops (360x480, so the dilation-37 branch sees what it sees at inference), OHEM instead of
 class weights, and ImageNet or Cityscapes pre-training of the backbone, which the paper's
-CamVid numbers rely on. The GPU path (`make train-gpu`, `Training/README.md`) runs hundreds of
-epochs in one lent GPU call.
+CamVid numbers rely on. The GPU path (`make train-gpu`, `Training/README.md`) is built to run
+hundreds of epochs in one lent GPU call (not yet run on a GPU).
 
 ## Reproduce
 `make train` (or `make train-resume`), then `make models` (export, eval, int8, Swift fixtures,

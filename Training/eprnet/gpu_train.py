@@ -105,17 +105,13 @@ class Run:
         self.opt = torch.optim.SGD(self.model.parameters(), lr=a.lr, momentum=a.momentum, weight_decay=a.wd)
 
     def resume(self, state):
-        last = state["last"]
+        last, best = runstate.unpack(state)
         self.model.load_state_dict(last["model"])
         self.place()
         self.opt.load_state_dict(last["optimizer"])
         self.start_epoch, self.best, self.history = last["epoch"], last["best_miou"], last["history"]
         self.warm = last.get("warm_start")
         self.elapsed0 = self.history[-1]["elapsed_s"] if self.history else 0.0
-        best = state["best"]
-        if best is not None and best.get("model_from_last"):  # runstate.save keeps shared weights once
-            best = dict(best, model=last["model"])
-            del best["model_from_last"]
         self.best_ck = to_cpu(best)  # a CPU run's best.pt holds its confusion matrix as a NumPy array
         train.set_rng_state(last["rng"])
 
@@ -148,11 +144,8 @@ class Run:
             self.best_ck = dict(meta, model=weights, confusion=to_cpu(cm))
         last = dict(meta, model=weights, optimizer=to_cpu(self.opt.state_dict()), best_miou=self.best,
                     best_bn=train.SCORING[self.args.val_bn], history=self.history, rng=portable_rng())
-        best = self.best_ck
-        if best["epoch"] == last["epoch"]:  # the same weights once, as runstate.save stores them
-            best = dict({k: v for k, v in best.items() if k != "model"}, model_from_last=True)
         t = time.time()
-        train.save_atomic({"format": runstate.FORMAT, "last": last, "best": best}, os.path.join(self.args.out, "state.pt"))
+        train.save_atomic(runstate.pack(last, self.best_ck), os.path.join(self.args.out, "state.pt"))
         train.write_log(self.args.out, self.history)
         self.save_s = time.time() - t
         return miou

@@ -24,6 +24,24 @@ def _epoch(path):
     return _load(path)["epoch"] if os.path.exists(path) else -1
 
 
+def pack(last, best):
+    """The committed-run file's content: last.pt and best.pt, best's weights stored only when
+    they are not last's (the same epoch)."""
+    if best is not None and best["epoch"] == last["epoch"]:
+        best = dict({k: v for k, v in best.items() if k != "model"}, model_from_last=True)
+    return {"format": FORMAT, "last": last, "best": best}
+
+
+def unpack(state, path="state"):
+    """(last, best) as train.py writes last.pt and best.pt, from pack()'s content."""
+    if state.get("format") != FORMAT:
+        raise SystemExit("%s: unknown state format %r (expected %d)" % (path, state.get("format"), FORMAT))
+    last, best = state["last"], state["best"]
+    if best is not None and best.get("model_from_last"):
+        best = dict({k: v for k, v in best.items() if k != "model_from_last"}, model=last["model"])
+    return last, best
+
+
 def save(run_dir, state_path):
     """Packs run_dir's last.pt and best.pt into state_path (atomically). Returns the epoch saved,
     or None when state_path already holds that epoch (nothing rewritten, so git sees no change)."""
@@ -32,12 +50,9 @@ def save(run_dir, state_path):
         return None
     best_path = os.path.join(run_dir, "best.pt")
     best = _load(best_path) if os.path.exists(best_path) else None
-    if best is not None and best["epoch"] == last["epoch"]:
-        best = {k: v for k, v in best.items() if k != "model"}  # same weights as last: not twice
-        best["model_from_last"] = True
     os.makedirs(os.path.dirname(os.path.abspath(state_path)), exist_ok=True)
     tmp = state_path + ".tmp"
-    torch.save({"format": FORMAT, "last": last, "best": best}, tmp)
+    torch.save(pack(last, best), tmp)
     os.replace(tmp, state_path)
     return last["epoch"]
 
@@ -47,18 +62,12 @@ def restore(state_path, run_dir):
     Returns the epoch restored, or None when nothing was written."""
     if not os.path.exists(state_path):
         return None
-    state = _load(state_path)
-    if state.get("format") != FORMAT:
-        raise SystemExit("%s: unknown state format %r (expected %d)" % (state_path, state.get("format"), FORMAT))
-    last, best = state["last"], state["best"]
+    last, best = unpack(_load(state_path), state_path)
     if _epoch(os.path.join(run_dir, "last.pt")) >= last["epoch"]:
         return None
     os.makedirs(run_dir, exist_ok=True)
     from .train import save_atomic, write_log  # lazily: train imports nothing from here
     if best is not None:
-        best = dict(best)
-        if best.pop("model_from_last", False):
-            best["model"] = last["model"]
         save_atomic(best, os.path.join(run_dir, "best.pt"))
     save_atomic(last, os.path.join(run_dir, "last.pt"))
     with open(os.path.join(run_dir, "args.json"), "w") as f:
