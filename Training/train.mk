@@ -46,12 +46,18 @@ train: $(TRAIN_VENV)/.ready
 	cd Training && nohup nice -n 10 $(TRAIN_PY) -m eprnet.train --model $(MODEL) --out $(RUN_DIR) --device $(DEVICE) --threads $(THREADS) $(TRAIN_ARGS) $(if $(INIT_ONNX),--init-onnx $(INIT_ONNX)) >> $(RUN_DIR)/train.out 2>&1 & echo "$$!" > Training/$(RUN_DIR)/pid
 	@echo "training in the background; log: Training/$(RUN_DIR)/train.out"
 
-# On a fresh clone the run directory comes from the committed state first.
+# On a fresh clone the run directory comes from the committed state first; a run with no
+# finished epoch anywhere starts with the recipe (make train), never with train.py's defaults.
 train-resume: $(TRAIN_VENV)/.ready
 	$(refuse_if_running)
 	cd Training && $(TRAIN_PY) -m eprnet.runstate restore --state $(RUN_STATE) --run $(RUN_DIR)
-	cd Training && nohup nice -n 10 $(TRAIN_PY) -m eprnet.train --out $(RUN_DIR) --device $(DEVICE) --threads $(THREADS) --resume >> $(RUN_DIR)/train.out 2>&1 & echo "$$!" > Training/$(RUN_DIR)/pid
-	@echo "resumed in the background; log: Training/$(RUN_DIR)/train.out"
+	@if [ ! -f Training/$(RUN_DIR)/last.pt ]; then \
+	  echo "Training/$(RUN_DIR) has no finished epoch: starting it"; \
+	  $(MAKE) --no-print-directory train MODEL=$(MODEL) THREADS=$(THREADS) DEVICE=$(DEVICE); \
+	else \
+	  cd Training && nohup nice -n 10 $(TRAIN_PY) -m eprnet.train --out $(RUN_DIR) --device $(DEVICE) --threads $(THREADS) --resume >> $(RUN_DIR)/train.out 2>&1 & echo "$$!" > Training/$(RUN_DIR)/pid; \
+	  echo "resumed in the background; log: Training/$(RUN_DIR)/train.out"; \
+	fi
 
 # Every run's latest state into Training/checkpoints/ (replaced in place) and staged for commit.
 # Commit it before the machine goes: once a working day, not once an epoch (history size).
