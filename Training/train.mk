@@ -6,15 +6,18 @@ SYS_PY       := /usr/bin/python3
 TRAIN_VENV   := Training/.venv
 TRAIN_PY     := $(abspath $(TRAIN_VENV))/bin/python
 OV_PY        := $(abspath .venv-ov)/bin/python
-RUN_DIR      := runs/$(MODEL)-camvid
+# DATASET=cityscapes trains on the standard Cityscapes layout (EPR_CITYSCAPES or ../shared/datasets/cityscapes).
+DATASET      ?= camvid
+RUN_DIR      := runs/$(MODEL)-$(DATASET)
 # The run's resumable state, committed (runstate.py): what survives the machine.
-RUN_STATE    := checkpoints/$(MODEL)-camvid.pt
+RUN_STATE    := checkpoints/$(MODEL)-$(DATASET).pt
 RUNS         := eprnet eprnet-light
-MODEL_ONNX   := ../Models/$(MODEL)-camvid.onnx
-MODEL_INT8   := ../Models/$(MODEL)-camvid-int8.xml
-TRAIN_ARGS   ?= --epochs 150 --batch 8 --crop 256 256 --lr 0.02 --wd 2e-4 --photometric
-# A new run starts from the shipped model (warmstart.py) at the epoch it reached; INIT_ONNX= for a run from scratch.
-INIT_ONNX    ?= $(MODEL_ONNX)
+MODEL_ONNX   := ../Models/$(MODEL)-$(DATASET).onnx
+MODEL_INT8   := ../Models/$(MODEL)-$(DATASET)-int8.xml
+TRAIN_ARGS   ?= --epochs 150 --batch 8 --crop 256 256 --lr 0.02 --wd 2e-4 --photometric --dataset $(DATASET)
+# A new run starts from the shipped model (warmstart.py) at the epoch it reached, when there is
+# one for this model and dataset; INIT_ONNX= for a run from scratch.
+INIT_ONNX    ?= $(if $(wildcard Models/$(MODEL)-$(DATASET).onnx),$(MODEL_ONNX))
 DEVICE       ?= cpu
 # 1 thread while Swift builds share the 2 cores (8.6 s/step vs 40 s/step with 2 threads, which
 # stall at every OpenMP barrier when a core is taken); THREADS=2 on an idle machine (3.8 vs 6 s).
@@ -88,12 +91,12 @@ export: $(TRAIN_VENV)/.ready
 
 # Figures for the model card come from here: the shipped ONNX file run with ONNX Runtime.
 eval-model: $(TRAIN_VENV)/.ready
-	cd Training && $(TRAIN_PY) -m eprnet.evaluate --onnx $(MODEL_ONNX) --out ../Models/$(MODEL)-camvid-val
-	cd Training && $(TRAIN_PY) -m eprnet.card --collect $(RUN_DIR) --name $(MODEL)-camvid
+	cd Training && $(TRAIN_PY) -m eprnet.evaluate --onnx $(MODEL_ONNX) --dataset $(DATASET) --out ../Models/$(MODEL)-$(DATASET)-val
+	$(if $(filter camvid,$(DATASET)),cd Training && $(TRAIN_PY) -m eprnet.card --collect $(RUN_DIR) --name $(MODEL)-camvid)
 
 quantize:
 	@test -x $(OV_PY) || { echo "need .venv-ov (python3 -m venv .venv-ov && .venv-ov/bin/pip install openvino==2026.4.1 nncf==3.4.0 onnx pillow numpy)"; exit 1; }
-	cd Training && $(OV_PY) -m eprnet.quantize --onnx $(MODEL_ONNX) --out $(MODEL_INT8) --report ../Models/$(MODEL)-camvid-int8-val
+	cd Training && $(OV_PY) -m eprnet.quantize --onnx $(MODEL_ONNX) --out $(MODEL_INT8) --report ../Models/$(MODEL)-$(DATASET)-int8-val
 
 fixtures: $(TRAIN_VENV)/.ready
 	cd Training && $(TRAIN_PY) -m eprnet.fixtures --onnx ../Models/eprnet-camvid.onnx --out ../Tests/EPRStreamTests/Fixtures/labels

@@ -1,4 +1,5 @@
-"""CamVid loading and augmentation (numpy + PIL; torch only at the batching edge)."""
+"""CamVid and Cityscapes loading and augmentation (numpy + PIL; torch only at the batching edge)."""
+import glob
 import os
 import queue
 import threading
@@ -6,11 +7,13 @@ import threading
 import numpy as np
 from PIL import Image, ImageFilter
 
-from .constants import DATASET_ROOT, MEAN, STD, VOID_LABEL, NUM_CLASSES
+from .constants import CITYSCAPES_IGNORE, CITYSCAPES_TRAIN_IDS, DATASET_ROOT, MEAN, STD, VOID_LABEL, NUM_CLASSES
 
 
-def read_split(split, root=DATASET_ROOT):
-    """[(image_path, label_path)] from train.txt / val.txt."""
+def read_split(split, root=DATASET_ROOT, dataset="camvid"):
+    """[(image_path, label_path)]: CamVid's train.txt / val.txt, or Cityscapes' standard layout."""
+    if dataset == "cityscapes":
+        return read_cityscapes(split, root)
     pairs = []
     with open(os.path.join(root, split + ".txt")) as f:
         for line in f:
@@ -20,23 +23,47 @@ def read_split(split, root=DATASET_ROOT):
     return pairs
 
 
+def read_cityscapes(split, root):
+    """leftImg8bit/SPLIT/CITY/X_leftImg8bit.png with gtFine/SPLIT/CITY/X_gtFine_labelIds.png, sorted."""
+    pairs = []
+    for img in sorted(glob.glob(os.path.join(root, "leftImg8bit", split, "*", "*_leftImg8bit.png"))):
+        city = os.path.basename(os.path.dirname(img))
+        stem = os.path.basename(img)[:-len("_leftImg8bit.png")]
+        lbl = os.path.join(root, "gtFine", split, city, stem + "_gtFine_labelIds.png")
+        if not os.path.exists(lbl):
+            raise FileNotFoundError("%s has no label file %s" % (img, lbl))
+        pairs.append((img, lbl))
+    if not pairs:
+        raise FileNotFoundError("no Cityscapes %s images under %s/leftImg8bit/%s/CITY/" % (split, root, split))
+    return pairs
+
+
+# label id -> train id for every 8-bit value (unlisted ids are ignored).
+CITYSCAPES_LUT = np.full(256, CITYSCAPES_IGNORE, np.uint8)
+for _id, _train in CITYSCAPES_TRAIN_IDS.items():
+    CITYSCAPES_LUT[_id] = _train
+
+
 def frame_name(path):
     return os.path.splitext(os.path.basename(path))[0]
 
 
-def load_pair(img_path, lbl_path):
+def load_pair(img_path, lbl_path, dataset="camvid"):
     img = np.asarray(Image.open(img_path).convert("RGB"), dtype=np.uint8)
     lbl = np.asarray(Image.open(lbl_path), dtype=np.uint8)
     assert img.shape[:2] == lbl.shape, (img_path, img.shape, lbl.shape)
+    if dataset == "cityscapes":
+        lbl = CITYSCAPES_LUT[lbl]
     return img, lbl
 
 
-def load_split(split, root=DATASET_ROOT, limit=None):
-    """Whole split in memory as lists of uint8 arrays (CamVid is small: 367 + 101 frames)."""
-    pairs = read_split(split, root)[:limit]
+def load_split(split, root=DATASET_ROOT, limit=None, dataset="camvid"):
+    """Whole split in memory as lists of uint8 arrays (CamVid is small: 367 + 101 frames);
+    labels are train ids (Cityscapes' label ids mapped, ignored pixels 255)."""
+    pairs = read_split(split, root, dataset)[:limit]
     images, labels = [], []
     for ip, lp in pairs:
-        img, lbl = load_pair(ip, lp)
+        img, lbl = load_pair(ip, lp, dataset)
         images.append(img)
         labels.append(lbl)
     return images, labels, [frame_name(p[0]) for p in pairs]
@@ -125,7 +152,7 @@ def photometric(img, rng):
     return out
 
 
-def augment(img, lbl, crop, rng, scale=(0.5, 2.0), colour=False):
+def augment(img, lbl, crop, rng, scale=(0.5, 2.0), colour=False, void=VOID_LABEL):
     """Random scale, pad (image with the mean colour = 0 after normalising, label with void),
     random crop to crop=(h, w), (with colour=True) photometric jitter of the crop's picture
     (not its padding, which stays the mean colour), random horizontal flip. The colour step
@@ -143,7 +170,7 @@ def augment(img, lbl, crop, rng, scale=(0.5, 2.0), colour=False):
         big = np.empty((nh + ph, nw + pw, 3), np.uint8)
         big[:] = mean_rgb
         big[:nh, :nw] = img
-        bl = np.full((nh + ph, nw + pw), VOID_LABEL, np.uint8)
+        bl = np.full((nh + ph, nw + pw), void, np.uint8)
         bl[:nh, :nw] = lbl
         img, lbl = big, bl
     y = rng.integers(0, img.shape[0] - ch + 1)
@@ -158,13 +185,13 @@ def augment(img, lbl, crop, rng, scale=(0.5, 2.0), colour=False):
     return img, lbl
 
 
-def train_batches(images, labels, batch, crop, rng, colour=False):
+def train_batches(images, labels, batch, crop, rng, colour=False, void=VOID_LABEL):
     """One epoch of augmented (x, y) numpy batches; drops the last partial batch (BN wants >1)."""
     order = rng.permutation(len(images))
     for i in range(0, len(order) - batch + 1, batch):
         xs, ys = [], []
         for j in order[i:i + batch]:
-            im, lb = augment(images[j], labels[j], crop, rng, colour=colour)
+            im, lb = augment(images[j], labels[j], crop, rng, colour=colour, void=void)
             xs.append(normalize(im))
             ys.append(lb.astype(np.int64))
         yield np.stack(xs), np.stack(ys)

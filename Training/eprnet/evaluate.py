@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from . import data, metrics
-from .constants import CLASS_NAMES, NUM_CLASSES
+from .constants import CLASS_NAMES, DATASETS, NUM_CLASSES
 
 
 def torch_predictor(ckpt, device="cpu", threads=1):
@@ -51,19 +51,19 @@ def openvino_predictor(path, threads=1):
     return predict, {"backend": "openvino"}
 
 
-def confusion_over(predict, images, labels, batch=4):
-    cm = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
+def confusion_over(predict, images, labels, batch=4, num_classes=NUM_CLASSES):
+    cm = np.zeros((num_classes, num_classes), np.int64)
     for i in range(0, len(images), batch):
         x = np.stack([data.normalize(im) for im in images[i:i + batch]])
         for p, g in zip(predict(x), labels[i:i + batch]):
-            cm += metrics.confusion(p, g)
+            cm += metrics.confusion(p, g, num_classes)
     return cm
 
 
-def summarize(cm, info):
+def summarize(cm, info, class_names=CLASS_NAMES):
     iou = metrics.iou_per_class(cm)
     return dict(info, miou=metrics.mean_iou(cm), pixel_accuracy=metrics.pixel_accuracy(cm),
-                iou={n: float(v) for n, v in zip(CLASS_NAMES, iou)}, confusion=np.asarray(cm).tolist())
+                iou={n: float(v) for n, v in zip(class_names, iou)}, confusion=np.asarray(cm).tolist())
 
 
 def table(res):
@@ -93,13 +93,14 @@ def bar_chart(res, path, title=None):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Evaluate EPRNet on CamVid (mIoU, per-class IoU)")
+    p = argparse.ArgumentParser(description="Evaluate EPRNet on CamVid or Cityscapes (mIoU, per-class IoU)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--ckpt")
     src.add_argument("--onnx")
     src.add_argument("--ir")
     p.add_argument("--split", default="val")
-    p.add_argument("--data", default=data.DATASET_ROOT)
+    p.add_argument("--dataset", default="camvid", choices=sorted(DATASETS))
+    p.add_argument("--data", default=None, help="dataset root (default: the dataset's place beside the checkout)")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--threads", type=int, default=1, help="1 suits the shared 2-core machine")
     p.add_argument("--device", default="cpu")
@@ -113,8 +114,10 @@ def main(argv=None):
     else:
         predict, info = openvino_predictor(args.ir, args.threads)
     info.update(model_file=args.ckpt or args.onnx or args.ir, split=args.split)
-    images, labels, _ = data.load_split(args.split, args.data, args.limit)
-    res = summarize(confusion_over(predict, images, labels), dict(info, frames=len(images)))
+    ds = DATASETS[args.dataset]
+    images, labels, _ = data.load_split(args.split, args.data or ds.root, args.limit, args.dataset)
+    res = summarize(confusion_over(predict, images, labels, num_classes=ds.num_classes),
+                    dict(info, frames=len(images), dataset=args.dataset), ds.class_names)
     print(table(res))
     print("%s %s: mIoU %.2f%%, pixel accuracy %.2f%% over %d frames" % (
         info["model_file"], info["backend"], 100 * res["miou"], 100 * res["pixel_accuracy"], len(images)))
@@ -125,8 +128,8 @@ def main(argv=None):
         with open(args.out + ".md", "w") as f:
             f.write(table(res) + "\n")
         try:
-            bar_chart(res, args.out + ".png", "%s, CamVid %s (%s)" % (
-                os.path.basename(info["model_file"]), args.split, info["backend"]))
+            bar_chart(res, args.out + ".png", "%s, %s %s (%s)" % (
+                os.path.basename(info["model_file"]), ds.title, args.split, info["backend"]))
         except ImportError:
             print("matplotlib not available: no bar chart")
 

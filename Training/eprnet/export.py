@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import data
-from .constants import DATASET_ROOT, INPUT_SIZE, NUM_CLASSES, metadata
+from .constants import DATASETS, INPUT_SIZE, NUM_CLASSES, metadata
 from .model import MPU, PRM, ConvBNAct, EPRNet, build
 from .precise_bn import recalibrate
 
@@ -123,8 +123,9 @@ def load_checkpoint(path, map_location="cpu"):
     return model.eval(), ck
 
 
-def export_onnx(model, path, model_name, size=INPUT_SIZE, opset=17, dynamic=True, extra_meta=None):
-    """Write the rewritten model to ONNX: input `image` 1x3xHxW, output `logits` 1xKxHxW."""
+def export_onnx(model, path, model_name, size=INPUT_SIZE, opset=17, dynamic=True, extra_meta=None, dataset="camvid"):
+    """Write the rewritten model to ONNX: input `image` 1x3xHxW, output `logits` 1xKxHxW; the
+    metadata names `dataset`'s classes, colours and default input size."""
     import onnx
     net = ExportEPRNet(model)
     x = torch.zeros(1, 3, *size)
@@ -133,7 +134,9 @@ def export_onnx(model, path, model_name, size=INPUT_SIZE, opset=17, dynamic=True
         torch.onnx.export(net, x, path, input_names=["image"], output_names=["logits"],
                           opset_version=opset, dynamic_axes=axes, do_constant_folding=True)
     m = onnx.load(path)
-    meta = metadata(model_name)
+    labels = DATASETS[dataset]
+    assert labels.num_classes == model.num_classes, (dataset, labels.num_classes, model.num_classes)
+    meta = metadata(model_name, labels)
     meta.update(extra_meta or {})
     del m.metadata_props[:]
     for k, v in meta.items():
@@ -150,20 +153,22 @@ def main(argv=None):
     p.add_argument("--ckpt", default="runs/eprnet-camvid/best.pt")
     p.add_argument("--out", default="../Models/eprnet-camvid.onnx")
     p.add_argument("--name", default=None, help="model_name metadata (default from the checkpoint)")
-    p.add_argument("--static", action="store_true", help="fixed 360x480 instead of dynamic H, W")
+    p.add_argument("--static", action="store_true", help="fixed input size (the dataset's default, 360x480 for CamVid) instead of dynamic H, W")
     p.add_argument("--no-precise-bn", dest="precise_bn", action="store_false",
                    help="keep the training-time BN statistics (default: recompute them, see precise_bn.py)")
-    p.add_argument("--data", default=DATASET_ROOT, help="CamVid root (train frames for precise BN)")
+    p.add_argument("--data", default=None, help="dataset root (train frames for precise BN; default: the run's dataset's)")
     args = p.parse_args(argv)
     model, ck = load_checkpoint(args.ckpt)
-    name = args.name or ("%s-camvid" % ck.get("model_name", "eprnet"))
+    dataset = ck.get("dataset", "camvid")
+    labels = DATASETS[dataset]
+    name = args.name or ("%s-%s" % (ck.get("model_name", "eprnet"), dataset))
     extra = {"epoch": str(ck.get("epoch", "")), "val_miou_checkpoint": "%.4f" % ck.get("val_miou", float("nan"))}
     if args.precise_bn:
-        images = data.load_split("train", args.data)[0]
+        images = data.load_split("train", args.data or labels.root, dataset=dataset)[0]
         recalibrate(model, images)
-        extra["bn_statistics"] = "%d CamVid train frames at full size" % len(images)
+        extra["bn_statistics"] = "%d %s train frames at full size" % (len(images), labels.title)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    export_onnx(model, args.out, name, dynamic=not args.static, extra_meta=extra)
+    export_onnx(model, args.out, name, size=labels.input_size, dynamic=not args.static, extra_meta=extra, dataset=dataset)
     print("wrote %s (%s, epoch %s, val mIoU %s)" % (args.out, name, extra["epoch"], extra["val_miou_checkpoint"]))
 
 

@@ -39,6 +39,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="eprnet", choices=["eprnet", "eprnet-light"])
     p.add_argument("--out", required=True, help="output folder: state.pt, log.csv, curves.png, report.json")
+    p.add_argument("--dataset", default="camvid", choices=["camvid"],
+                   help="CamVid only for now (gpu_aug pads with CamVid's void label)")
     p.add_argument("--data", default="gpu-data", help="packed CamVid (make gpu-data) or a CamVid root")
     p.add_argument("--epochs", type=int, default=RECIPE.epochs)
     p.add_argument("--batch", type=int, default=16)
@@ -135,7 +137,7 @@ class Run:
         self.val_s = time.time() - t
         row.update(val_miou=miou, val_pixacc=metrics.pixel_accuracy(cm), val_bn=self.args.val_bn,
                    val_s=round(self.val_s, 2), elapsed_s=round(self.elapsed0 + time.time() - t_run, 1))
-        meta = {"model_name": self.args.model, "num_classes": NUM_CLASSES, "epoch": row["epoch"], "val_miou": miou,
+        meta = {"model_name": self.args.model, "num_classes": NUM_CLASSES, "dataset": self.args.dataset, "epoch": row["epoch"], "val_miou": miou,
                 "val_bn": self.args.val_bn, "val_iou": metrics.iou_per_class(cm).tolist(), "args": vars(self.args),
                 "warm_start": self.warm}
         weights = to_cpu(self.model.state_dict())

@@ -24,14 +24,14 @@ import torch
 import torch.nn.functional as F
 
 from . import data, metrics
-from .constants import NUM_CLASSES, VOID_LABEL
+from .constants import DATASETS, NUM_CLASSES
 from .export import load_checkpoint
 from .model import build, count_params
 from .precise_bn import recalibrate, selection_frames
 from .warmstart import from_onnx
 
 # Settings that define a run; --resume takes them from OUT/args.json.
-RECIPE_KEYS = ["model", "data", "epochs", "batch", "crop", "lr", "momentum", "wd", "poly",
+RECIPE_KEYS = ["model", "dataset", "data", "epochs", "batch", "crop", "lr", "momentum", "wd", "poly",
                "class_weights", "photometric", "init_onnx", "seed", "limit_train", "limit_val"]
 # How best.pt's score was measured, per --val-bn; a checkpoint scored another way is rescored on
 # resume. "precise" changed to population statistics (precise_bn.py), hence the suffix.
@@ -60,7 +60,9 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="eprnet", choices=["eprnet", "eprnet-light"])
     p.add_argument("--out", default="runs/eprnet-camvid", help="run directory (checkpoints, log, plot)")
-    p.add_argument("--data", default=data.DATASET_ROOT)
+    p.add_argument("--dataset", default="camvid", choices=sorted(DATASETS),
+                   help="camvid (SegNet layout, 11 classes) or cityscapes (leftImg8bit/gtFine layout, 19 classes)")
+    p.add_argument("--data", default=None, help="dataset root (default: the dataset's place beside the checkout)")
     p.add_argument("--epochs", type=int, default=150)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--crop", type=int, nargs=2, default=[320, 320], metavar=("H", "W"))
@@ -110,7 +112,7 @@ def validate(model, args, tr_img, va_img, va_lbl, device):
     """Confusion matrix of the model as it will be exported (see --val-bn)."""
     if args.val_bn == "precise":
         model = recalibrate(copy.deepcopy(model), selection_frames(tr_img))
-    return evaluate_model(model, va_img, va_lbl, device, args.val_batch)
+    return evaluate_model(model, va_img, va_lbl, device, args.val_batch, model.num_classes)
 
 
 def save_atomic(obj, path):
@@ -178,10 +180,12 @@ def main(argv=None):
         for k in RECIPE_KEYS:
             if k in saved:
                 setattr(args, k, saved[k])
-        if not os.path.isdir(args.data):
-            # A run restored on another machine (runstate.py): its CamVid is where this one's is.
-            print("recipe's data %s is not here: using %s" % (args.data, data.DATASET_ROOT), flush=True)
-            args.data = data.DATASET_ROOT
+        if args.data and not os.path.isdir(args.data):
+            # A run restored on another machine (runstate.py): its dataset is where this one's is.
+            print("recipe's data %s is not here: using %s" % (args.data, DATASETS[args.dataset].root), flush=True)
+            args.data = None
+    labels = DATASETS[args.dataset]
+    args.data = args.data or labels.root
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     os.makedirs(args.out, exist_ok=True)
@@ -192,17 +196,17 @@ def main(argv=None):
     random.seed(args.seed)
 
     t0 = time.time()
-    tr_img, tr_lbl, _ = data.load_split("train", args.data, args.limit_train)
-    va_img, va_lbl, _ = data.load_split("val", args.data, args.limit_val)
+    tr_img, tr_lbl, _ = data.load_split("train", args.data, args.limit_train, args.dataset)
+    va_img, va_lbl, _ = data.load_split("val", args.data, args.limit_val, args.dataset)
     print("loaded %d train, %d val frames in %.1fs" % (len(tr_img), len(va_img), time.time() - t0), flush=True)
 
-    model = build(args.model, NUM_CLASSES).to(device)
+    model = build(args.model, labels.num_classes).to(device)
     print("%s: %d learnable parameters" % (args.model, count_params(model)), flush=True)
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.wd)
 
     weight = None
     if args.class_weights == "enet":
-        weight = torch.from_numpy(data.class_weights(tr_lbl)).to(device)
+        weight = torch.from_numpy(data.class_weights(tr_lbl, labels.num_classes)).to(device)
         print("class weights:", np.round(weight.cpu().numpy(), 2).tolist(), flush=True)
 
     start_epoch, best, history, elapsed0, warm = 0, -1.0, [], 0.0, None
@@ -212,7 +216,7 @@ def main(argv=None):
         model.to(device)
         opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.wd)
         start_epoch = int(meta.get("epoch") or 0)
-        cm = evaluate_model(model, va_img, va_lbl, device, args.val_batch)
+        cm = evaluate_model(model, va_img, va_lbl, device, args.val_batch, labels.num_classes)
         warm = {"onnx": args.init_onnx, "epoch": start_epoch, "val_miou": metrics.mean_iou(cm)}
         print("warm start from %s at epoch %d: val mIoU %.4f before any step" % (
             args.init_onnx, start_epoch, warm["val_miou"]), flush=True)
@@ -245,14 +249,15 @@ def main(argv=None):
         rng = np.random.default_rng([args.seed, epoch])
         t_ep = time.time()
         loss_sum, n = 0.0, 0
-        batches = data.train_batches(tr_img, tr_lbl, args.batch, tuple(args.crop), rng, colour=args.photometric)
+        batches = data.train_batches(tr_img, tr_lbl, args.batch, tuple(args.crop), rng, colour=args.photometric,
+                                     void=labels.void_label)
         for step, (x, y) in enumerate(data.Prefetch(batches)):
             lr = poly_lr(args.lr, epoch * steps + step, total_it, args.poly)
             for g in opt.param_groups:
                 g["lr"] = lr
             x = torch.from_numpy(x).to(device, non_blocking=True)
             y = torch.from_numpy(y).to(device, non_blocking=True)
-            loss = F.cross_entropy(model(x), y, weight=weight, ignore_index=VOID_LABEL)
+            loss = F.cross_entropy(model(x), y, weight=weight, ignore_index=labels.void_label)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -275,7 +280,7 @@ def main(argv=None):
         print("epoch %d/%d lr %.5f loss %.4f val mIoU %.4f acc %.4f (%.0fs + %.0fs)" % (
             epoch + 1, args.epochs, lr, row["train_loss"], miou, acc, train_s, val_s), flush=True)
 
-        meta = {"model_name": args.model, "num_classes": NUM_CLASSES, "epoch": epoch + 1,
+        meta = {"model_name": args.model, "num_classes": labels.num_classes, "dataset": args.dataset, "epoch": epoch + 1,
                 "val_miou": miou, "val_bn": args.val_bn, "val_iou": metrics.iou_per_class(cm).tolist(), "args": vars(args),
                 "warm_start": warm}
         if miou > best:
