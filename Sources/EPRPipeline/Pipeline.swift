@@ -208,9 +208,12 @@ public final class Pipeline: @unchecked Sendable {
             ? BoundedQueue<DecodedFrame>(capacity: settings.frameQueueCapacity, policy: .block)
             : BoundedQueue<DecodedFrame>(capacity: settings.liveFrameQueueCapacity, policy: .dropOldest)
         let segmented = BoundedQueue<SegmentedFrame>(capacity: settings.segmentedQueueCapacity)
-        let annotated = BoundedQueue<AnnotatedFrame>(capacity: settings.encodeQueueCapacity)
-        // Live audio must never hold up the video: the oldest packets go if the sink falls behind.
-        let audio = BoundedQueue<AudioPacket>(capacity: settings.audioQueueCapacity, policy: live == nil ? .block : .dropOldest)
+        // Video and audio reach the sink through one queue, in timestamp order. Live audio must never
+        // hold up the source: the oldest packets go if the sink falls behind.
+        let mux = InterleavingQueue<AnnotatedFrame, AudioPacket>(
+            videoCapacity: settings.encodeQueueCapacity, audioCapacity: settings.audioQueueCapacity,
+            audioPolicy: live == nil ? .block : .dropOldest,
+            videoTime: { $0.frame.seconds }, audioTime: { $0.seconds })
         let failure = FailureLatch()
         let stats = statistics
         // A file stops decoding after maxFrames; a live source (which drops) stops once the sink has
@@ -218,9 +221,21 @@ public final class Pipeline: @unchecked Sendable {
         let decodeLimit = live == nil ? settings.maxFrames : nil
         let duration = settings.durationSeconds
 
+        // A failure anywhere ends every stage: the queues wake their waiters, and a live source in
+        // its reconnect loop (which no queue reaches) is stopped.
+        // Everything that can fail in set-up is done before the first thread starts.
+        var liveOutput: LiveOutput?
+        do throws(EPRError) {
+            liveOutput = try live.map { source throws(EPRError) in try LiveOutput(source: source, log: log) }
+        } catch {
+            sink.abort()
+            throw error
+        }
+
         let abortAll: @Sendable (Error) -> Void = { error in
             failure.record(error)
-            frames.cancel(); segmented.cancel(); annotated.cancel(); audio.cancel()
+            frames.cancel(); segmented.cancel(); mux.cancel()
+            live?.stop()
         }
 
         let sourceThread = StageThread(name: "source") { [self] in
@@ -239,11 +254,11 @@ public final class Pipeline: @unchecked Sendable {
                         let capturedAt = live?.lastCaptureLag.map { decodedAt - $0 }
                         if !frames.push(DecodedFrame(frame: frame, decodedAt: decodedAt, capturedAt: capturedAt)) { return }
                     case .audio(let packet):
-                        if !audio.push(packet) { return }
+                        if !mux.pushAudio(packet) { return }
                     }
                 }
                 frames.close()
-                audio.close()
+                mux.endAudio()
             } catch {
                 abortAll(error)
             }
@@ -285,28 +300,27 @@ public final class Pipeline: @unchecked Sendable {
                                                frameIndex: frame.sequence)
                     try compositor.compose(frame, labels: item.segmentation.labels, stats: overlay)
                     stats.record(.compose, now() - started)
-                    if !annotated.push(AnnotatedFrame(frame: frame, decodedAt: item.decodedAt, capturedAt: item.capturedAt)) { return }
+                    if !mux.pushVideo(AnnotatedFrame(frame: frame, decodedAt: item.decodedAt, capturedAt: item.capturedAt)) { return }
                 }
-                annotated.close()
+                mux.endVideo()
             } catch {
                 abortAll(error)
             }
         }
 
-        // The sink runs here: it writes audio as it arrives and each annotated frame in order; for a
-        // live source it also fills outages with notice frames at the stream's rate.
+        // The sink runs here: it writes audio and annotated frames in timestamp order; for a live
+        // source it also fills outages with notice frames at the stream's rate.
         let started = now()
         var lastReport = 0.0
         var firstFrameAt: Double?
         var glassToGlass = LatencyHistogram()
-        var liveOutput = try live.map { source throws(EPRError) in try LiveOutput(source: source, log: log) }
-        let queueDepths = { [("frames", frames.count), ("segmented", segmented.count), ("encode", annotated.count)] }
+        let queueDepths = { [("frames", frames.count), ("segmented", segmented.count), ("encode", mux.videoCount)] }
         do {
             sinkLoop: while true {
-                let item: AnnotatedFrame
+                let next: Interleaved<AnnotatedFrame, AudioPacket>
                 if let current = liveOutput {
-                    switch annotated.pop(timeout: current.frameInterval) {
-                    case .item(let next): item = next
+                    switch mux.pop(timeout: current.frameInterval) {
+                    case .item(let item): next = item
                     case .closed: break sinkLoop
                     case .timedOut:
                         try liveOutput?.fillIfOffline(sink: sink)
@@ -318,10 +332,14 @@ public final class Pipeline: @unchecked Sendable {
                         continue
                     }
                 } else {
-                    guard let next = annotated.pop() else { break }
-                    item = next
+                    guard let item = mux.pop() else { break }
+                    next = item
                 }
-                while let packet = audio.tryPop() { try sink.write(packet) }
+                let item: AnnotatedFrame
+                switch next {
+                case .audio(let packet): try sink.write(packet); continue
+                case .video(let frame): item = frame
+                }
                 if live != nil, let limit = settings.maxFrames, stats.framesWritten >= limit { continue }  // in flight after the stop
                 if liveOutput?.accepts(item.frame) == false { continue }
                 let t0 = now()
@@ -341,10 +359,6 @@ public final class Pipeline: @unchecked Sendable {
                     lastReport = t1
                     progress(snapshot(source: source, queues: queueDepths(), dropped: frames.droppedCount, live: liveOutput))
                 }
-            }
-            sourceThread.join()
-            if failure.error == nil {
-                while let packet = audio.pop() { try sink.write(packet) }
             }
         } catch {
             abortAll(error)
@@ -374,7 +388,7 @@ public final class Pipeline: @unchecked Sendable {
                                  inputSize: (runner.inputHeight, runner.inputWidth),
                                  framesWritten: sink.framesWritten, framesDropped: frames.droppedCount,
                                  wallSeconds: wall, interrupted: wasInterrupted,
-                                 warnings: source.warnings + sink.warnings,
+                                 warnings: source.warnings + sink.warnings + mux.warnings,
                                  latencies: latencies, busySeconds: busy)
         if let preview {
             let served = preview.served
