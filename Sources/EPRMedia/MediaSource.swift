@@ -282,7 +282,7 @@ public final class MediaSource: @unchecked Sendable {
         if pts == noPTS {
             pts = lastEnd ?? 0
         }
-        var duration = frm.pointee.pkt_duration
+        var duration = cff_frame_duration(frm)
         if duration <= 0 { duration = isValid(video.frameRate) ? nominalFrameDuration : 0 }
         lastPts = pts
         lastEnd = pts + max(duration, isValid(video.frameRate) ? 0 : 1)
