@@ -5,7 +5,7 @@ import Foundation
 /// Demuxes and decodes one file (or URL FFmpeg can open): the best video stream is decoded to
 /// yuv420p frames in presentation order; packets of every audio stream are handed out untouched
 /// for the sink to copy. Not thread-safe: one owner calls `next()` at a time.
-public final class MediaSource: @unchecked Sendable {
+public final class MediaSource {
     public let url: String
     public let video: VideoStreamInfo
     public let audioStreams: [AudioStreamInfo]

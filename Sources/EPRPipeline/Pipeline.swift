@@ -202,7 +202,7 @@ public final class Pipeline: @unchecked Sendable {
         let frames = graph.frames, sinkStage = graph.sink
         let wall = now() - started
         if let progress {
-            progress(snapshot(source: source, queues: [], dropped: frames.droppedCount, live: sinkStage.live?.status(dropped: frames.droppedCount)))
+            progress(snapshot(estimate: source.video.estimatedFrameCount, queues: [], dropped: frames.droppedCount, live: sinkStage.live?.status(dropped: frames.droppedCount)))
         }
         var latencies: [Stage: LatencyHistogram] = [:]
         var busy: [Stage: Double] = [:]
@@ -268,10 +268,11 @@ public final class Pipeline: @unchecked Sendable {
                                   shouldStop: { [self] in isStopping }))
         scheduler.add(InferenceStage(runner: runner, frames: frames, segmented: segmented, stats: stats))
         scheduler.add(ComposeStage(compositor: compositor, segmented: segmented, mux: mux, stats: stats))
+        let estimate = source.video.estimatedFrameCount
         let report = progress.map { progress in
             { @Sendable [self] (status: LiveStatus?) in
                 let depths = [("frames", frames.count), ("segmented", segmented.count), ("encode", mux.videoCount)]
-                progress(snapshot(source: source, queues: depths, dropped: frames.droppedCount, live: status))
+                progress(snapshot(estimate: estimate, queues: depths, dropped: frames.droppedCount, live: status))
             }
         }
         let sink = SinkStage(mux: mux, tee: tee, liveOutput: liveOutput, stats: stats,
@@ -327,10 +328,9 @@ public final class Pipeline: @unchecked Sendable {
         return options
     }
 
-    private func snapshot(source: InputSource, queues: [(String, Int)], dropped: Int, live: LiveStatus?) -> ProgressSnapshot {
+    private func snapshot(estimate: Int?, queues: [(String, Int)], dropped: Int, live: LiveStatus?) -> ProgressSnapshot {
         let elapsed = statistics.elapsed
         let written = statistics.framesWritten
-        let estimate = source.video.estimatedFrameCount
         var snapshot = ProgressSnapshot(framesWritten: written, framesDecoded: statistics.framesDecoded,
                                         estimatedTotal: settings.maxFrames.map { min($0, estimate ?? $0) } ?? estimate,
                                         elapsed: elapsed, fps: elapsed > 0 ? Double(written) / elapsed : 0,

@@ -40,7 +40,10 @@ typealias MuxQueue = InterleavingQueue<AnnotatedFrame, AudioPacket>
 
 /// Source -> decoded frames, and audio straight to the muxer's queue. Files block when the
 /// pipeline is behind; a live source's frame queue drops the oldest instead.
-final class SourceStage: PipelineStage {
+///
+/// The source is not thread-safe: only `run()`, on the stage's thread, touches it; `cancel()`
+/// reaches only `LiveSource.stop()`, which any thread may call.
+final class SourceStage: PipelineStage, @unchecked Sendable {
     let name = "source"
     private let source: InputSource
     private let frames: BoundedQueue<DecodedFrame>
