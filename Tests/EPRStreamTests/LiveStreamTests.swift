@@ -137,8 +137,15 @@ import Testing
         let dir = try Repo.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let output = dir.appendingPathComponent("interrupted.mp4").path
-        let result = try run(Repo.binary, ["run", server.url, "-o", output, "--model", model, "--quiet"] + Self.fastInput,
-                             timeout: 40, interruptAfter: 5)
+        let running = try LiveRun(["run", server.url, "-o", output, "--model", model] + Self.fastInput)
+        defer { running.kill() }
+        // Ctrl-C once more than 10 annotated frames are written, however loaded the machine.
+        let written = running.waitForLine(timeout: 60) { line in
+            line.hasPrefix("progress: ") && (Int(line.dropFirst(10).prefix { $0.isNumber }) ?? 0) > 10
+        }
+        #expect(written != nil, "stderr: \(running.stderrText)")
+        running.interrupt()
+        let result = try running.wait(timeout: 40)
         #expect(result.status == 0, "stderr: \(result.stderr)")
         #expect(result.stdout.hasPrefix("interrupted"), "stdout: \(result.stdout)")
         #expect(try Probe.video(output).frames > 10)
