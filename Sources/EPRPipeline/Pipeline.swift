@@ -79,8 +79,9 @@ public struct RunSummary: Sendable {
     public var fps: Double { wallSeconds > 0 ? Double(framesWritten) / wallSeconds : 0 }
 }
 
-/// The main job: Source -> Runner (preprocess + async inference) -> Compositor -> Sink, each on
-/// its own thread, joined by bounded queues (wiring in `run`). Files block when a queue is full,
+/// The main job: Source -> Runner (preprocess + async inference) -> Compositor -> Sink, each a
+/// stage on its own thread, joined by bounded queues (`run` sets up, `buildGraph` wires, the
+/// `Scheduler` runs and fails them together). Files block when a queue is full,
 /// so memory stays flat and no frame is lost; each mask is blended into the frame it came from.
 /// Live sources (rtsp://...) drop the oldest frame instead (counted), reconnect on their own, and
 /// keep the output running with an offline notice while they are down.
