@@ -67,3 +67,29 @@ static inline AVIOInterruptCB cff_interrupt_cb(cff_interrupt_state *s) {
     AVIOInterruptCB cb = { cff_interrupt_callback, s };
     return cb;
 }
+
+// AVFrame fields that moved (FFmpeg 7 removed the old ones; Debian 12 ships FFmpeg 5.1, which has
+// only the old ones): the duration is `duration` from libavutil 57.40 (FFmpeg 6.0) on, `pkt_duration`
+// before; the keyframe mark is `flags & AV_FRAME_FLAG_KEY` from libavutil 58.7 (FFmpeg 6.1) on,
+// `key_frame` before.
+static inline int64_t cff_frame_duration(const AVFrame *frame) {
+#if LIBAVUTIL_VERSION_INT >= AV_VERSION_INT(57, 40, 100)
+    return frame->duration;
+#else
+    return frame->pkt_duration;
+#endif
+}
+static inline void cff_frame_set_duration(AVFrame *frame, int64_t duration) {
+#if LIBAVUTIL_VERSION_INT >= AV_VERSION_INT(57, 40, 100)
+    frame->duration = duration;
+#else
+    frame->pkt_duration = duration;
+#endif
+}
+static inline void cff_frame_set_key(AVFrame *frame, int key) {
+#ifdef AV_FRAME_FLAG_KEY
+    if (key) frame->flags |= AV_FRAME_FLAG_KEY; else frame->flags &= ~AV_FRAME_FLAG_KEY;
+#else
+    frame->key_frame = key;
+#endif
+}

@@ -9,7 +9,7 @@ public enum OverflowPolicy: String, Sendable {
 }
 
 /// What a pop with a time limit got.
-public enum PopResult<Element> {
+public enum PopResult<Element: Sendable>: Sendable {
     case item(Element)
     case timedOut
     case closed
@@ -17,12 +17,14 @@ public enum PopResult<Element> {
 
 /// A fixed-capacity FIFO between two pipeline stages. Memory is bounded by `capacity`
 /// whatever the input's length; every drop is counted.
-public final class BoundedQueue<Element>: @unchecked Sendable {
+/// Thread-safe: every field is guarded by `condition`.
+public final class BoundedQueue<Element: Sendable>: @unchecked Sendable {
     public let capacity: Int
     public let policy: OverflowPolicy
     private var items: [Element] = []
     private var head = 0
     private var closed = false
+    private var cancelled = false
     private var dropped = 0
     private var highWater = 0
     private let condition = NSCondition()
@@ -117,12 +119,15 @@ public final class BoundedQueue<Element>: @unchecked Sendable {
     public func cancel() {
         condition.lock()
         closed = true
+        cancelled = true
         items.removeAll()
         head = 0
         condition.broadcast()
         condition.unlock()
     }
 
+    /// True once `cancel()` was called (a run that aborts, as opposed to an end of input).
+    public var isCancelled: Bool { condition.lock(); defer { condition.unlock() }; return cancelled }
     public var count: Int { condition.lock(); defer { condition.unlock() }; return countLocked }
     public var droppedCount: Int { condition.lock(); defer { condition.unlock() }; return dropped }
     public var maxDepth: Int { condition.lock(); defer { condition.unlock() }; return highWater }

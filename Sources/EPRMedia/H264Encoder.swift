@@ -127,9 +127,9 @@ final class H264Encoder {
         if duration <= 0 { duration = nominalDuration }
         pendingDurations[pts] = duration
         f.pointee.pts = pts
-        f.pointee.pkt_duration = duration
+        cff_frame_set_duration(f, duration)
         f.pointee.pict_type = keyframe ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE
-        f.pointee.key_frame = keyframe ? 1 : 0
+        cff_frame_set_key(f, keyframe ? 1 : 0)
 
         ret = avcodec_send_frame(enc, f)
         if ret < 0 { throw EPRError(.codec, "H.264 encoding failed for \(label): \(ffmpegErrorString(ret))") }

@@ -5,7 +5,7 @@ import Foundation
 /// Demuxes and decodes one file (or URL FFmpeg can open): the best video stream is decoded to
 /// yuv420p frames in presentation order; packets of every audio stream are handed out untouched
 /// for the sink to copy. Not thread-safe: one owner calls `next()` at a time.
-public final class MediaSource: @unchecked Sendable {
+public final class MediaSource {
     public let url: String
     public let video: VideoStreamInfo
     public let audioStreams: [AudioStreamInfo]
@@ -282,7 +282,7 @@ public final class MediaSource: @unchecked Sendable {
         if pts == noPTS {
             pts = lastEnd ?? 0
         }
-        var duration = frm.pointee.pkt_duration
+        var duration = cff_frame_duration(frm)
         if duration <= 0 { duration = isValid(video.frameRate) ? nominalFrameDuration : 0 }
         lastPts = pts
         lastEnd = pts + max(duration, isValid(video.frameRate) ? 0 : 1)

@@ -21,7 +21,7 @@ public protocol VideoOutput: AnyObject {
 /// copied untouched, into a file whose format follows the extension (mp4 when unknown).
 /// The file is written under a temporary name next to the target and renamed by `finish()`, so
 /// the target path never holds a half-written file. Not thread-safe: one owner at a time.
-public final class VideoSink: VideoOutput, @unchecked Sendable {
+public final class VideoSink: VideoOutput {
     public let path: String
     /// Frames accepted by `write(_:)` so far.
     public private(set) var framesWritten = 0

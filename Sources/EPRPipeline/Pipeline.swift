@@ -79,30 +79,9 @@ public struct RunSummary: Sendable {
     public var fps: Double { wallSeconds > 0 ? Double(framesWritten) / wallSeconds : 0 }
 }
 
-/// A decoded frame and when it left the decoder (for end-to-end latency).
-struct DecodedFrame: @unchecked Sendable {
-    let frame: VideoFrame
-    let decodedAt: Double
-    /// Live sources that tell capture times: when the frame was captured, on the same clock.
-    var capturedAt: Double? = nil
-}
-
-/// A frame with its own mask, ready to blend.
-struct SegmentedFrame: @unchecked Sendable {
-    let segmentation: Segmentation
-    let decodedAt: Double
-    var capturedAt: Double? = nil
-}
-
-/// An annotated frame ready to encode.
-struct AnnotatedFrame: @unchecked Sendable {
-    let frame: VideoFrame
-    let decodedAt: Double
-    var capturedAt: Double? = nil
-}
-
-/// The main job: Source -> Runner (preprocess + async inference) -> Compositor -> Sink, each on
-/// its own thread, joined by bounded queues (wiring in `run`). Files block when a queue is full,
+/// The main job: Source -> Runner (preprocess + async inference) -> Compositor -> Sink, each a
+/// stage on its own thread, joined by bounded queues (`run` sets up, `buildGraph` wires, the
+/// `Scheduler` runs and fails them together). Files block when a queue is full,
 /// so memory stays flat and no frame is lost; each mask is blended into the frame it came from.
 /// Live sources (rtsp://...) drop the oldest frame instead (counted), reconnect on their own, and
 /// keep the output running with an offline notice while they are down.
@@ -200,171 +179,35 @@ public final class Pipeline: @unchecked Sendable {
             outputs.append(opened)
             log?("browser preview: \(opened.pageURL)")
         }
-        let sink: any VideoOutput = outputs.count == 1 ? outputs[0] : TeeOutput(outputs)
+        let tee = TeeOutput(outputs)
 
-        // The wiring: every queue has a size; a file source blocks rather than drops, a live source
-        // keeps only the newest frames (the drop count is the back-pressure meter).
-        let frames = live == nil
-            ? BoundedQueue<DecodedFrame>(capacity: settings.frameQueueCapacity, policy: .block)
-            : BoundedQueue<DecodedFrame>(capacity: settings.liveFrameQueueCapacity, policy: .dropOldest)
-        let segmented = BoundedQueue<SegmentedFrame>(capacity: settings.segmentedQueueCapacity)
-        let annotated = BoundedQueue<AnnotatedFrame>(capacity: settings.encodeQueueCapacity)
-        // Live audio must never hold up the video: the oldest packets go if the sink falls behind.
-        let audio = BoundedQueue<AudioPacket>(capacity: settings.audioQueueCapacity, policy: live == nil ? .block : .dropOldest)
-        let failure = FailureLatch()
-        let stats = statistics
-        // A file stops decoding after maxFrames; a live source (which drops) stops once the sink has
-        // written maxFrames annotated frames.
-        let decodeLimit = live == nil ? settings.maxFrames : nil
-        let duration = settings.durationSeconds
-
-        let abortAll: @Sendable (Error) -> Void = { error in
-            failure.record(error)
-            frames.cancel(); segmented.cancel(); annotated.cancel(); audio.cancel()
-        }
-
-        let sourceThread = StageThread(name: "source") { [self] in
-            var count = 0
-            do {
-                while !isStopping, decodeLimit.map({ count < $0 }) ?? true {
-                    if let duration, now() - runStarted >= duration { break }
-                    let started = now()
-                    guard let item = try source.next() else { break }
-                    switch item {
-                    case .video(let frame):
-                        let decodedAt = now()
-                        if live == nil { stats.record(.decode, decodedAt - started) }  // live: mostly network wait
-                        stats.frameDecoded()
-                        count += 1
-                        let capturedAt = live?.lastCaptureLag.map { decodedAt - $0 }
-                        if !frames.push(DecodedFrame(frame: frame, decodedAt: decodedAt, capturedAt: capturedAt)) { return }
-                    case .audio(let packet):
-                        if !audio.push(packet) { return }
-                    }
-                }
-                frames.close()
-                audio.close()
-            } catch {
-                abortAll(error)
-            }
-        }
-
-        let inferenceThread = StageThread(name: "inference") {
-            var decodedAt: [Int: (Double, Double?)] = [:]
-            func forward(_ results: [Segmentation]) -> Bool {
-                for result in results {
-                    stats.record(.preprocess, result.preprocessSeconds)
-                    stats.record(.infer, result.inferSeconds)
-                    stats.record(.postprocess, result.postprocessSeconds)
-                    let seq = result.frame.sequence
-                    let times = decodedAt.removeValue(forKey: seq) ?? (now(), nil)
-                    let item = SegmentedFrame(segmentation: result, decodedAt: times.0, capturedAt: times.1)
-                    if !segmented.push(item) { return false }
-                }
-                return true
-            }
-            do {
-                while let item = frames.pop() {
-                    decodedAt[item.frame.sequence] = (item.decodedAt, item.capturedAt)
-                    guard forward(try runner.submit(item.frame)) else { return }
-                }
-                if failure.error == nil { guard forward(try runner.drain()) else { return } }
-                segmented.close()
-            } catch {
-                abortAll(error)
-            }
-        }
-
-        let composeThread = StageThread(name: "compose") {
-            var meter = RateMeter()
-            do {
-                while let item = segmented.pop() {
-                    let started = now()
-                    let frame = item.segmentation.frame
-                    let overlay = OverlayStats(fps: meter.tick(at: started), latencyMs: (started - item.decodedAt) * 1000,
-                                               frameIndex: frame.sequence)
-                    try compositor.compose(frame, labels: item.segmentation.labels, stats: overlay)
-                    stats.record(.compose, now() - started)
-                    if !annotated.push(AnnotatedFrame(frame: frame, decodedAt: item.decodedAt, capturedAt: item.capturedAt)) { return }
-                }
-                annotated.close()
-            } catch {
-                abortAll(error)
-            }
-        }
-
-        // The sink runs here: it writes audio as it arrives and each annotated frame in order; for a
-        // live source it also fills outages with notice frames at the stream's rate.
-        let started = now()
-        var lastReport = 0.0
-        var firstFrameAt: Double?
-        var glassToGlass = LatencyHistogram()
-        var liveOutput = try live.map { source throws(EPRError) in try LiveOutput(source: source, log: log) }
-        let queueDepths = { [("frames", frames.count), ("segmented", segmented.count), ("encode", annotated.count)] }
-        do {
-            sinkLoop: while true {
-                let item: AnnotatedFrame
-                if let current = liveOutput {
-                    switch annotated.pop(timeout: current.frameInterval) {
-                    case .item(let next): item = next
-                    case .closed: break sinkLoop
-                    case .timedOut:
-                        try liveOutput?.fillIfOffline(sink: sink)
-                        if let duration, now() - runStarted >= duration { endRun() }
-                        if let progress, now() - lastReport >= 0.5 {
-                            lastReport = now()
-                            progress(snapshot(source: source, queues: queueDepths(), dropped: frames.droppedCount, live: liveOutput))
-                        }
-                        continue
-                    }
-                } else {
-                    guard let next = annotated.pop() else { break }
-                    item = next
-                }
-                while let packet = audio.tryPop() { try sink.write(packet) }
-                if live != nil, let limit = settings.maxFrames, stats.framesWritten >= limit { continue }  // in flight after the stop
-                if liveOutput?.accepts(item.frame) == false { continue }
-                let t0 = now()
-                try sink.write(item.frame)
-                let t1 = now()
-                stats.record(.encode, t1 - t0)
-                stats.record(.endToEnd, t1 - item.decodedAt)
-                if let captured = item.capturedAt { glassToGlass.record(t1 - captured) }
-                stats.frameWritten()
-                if firstFrameAt == nil { firstFrameAt = t1 - runStarted }
-                liveOutput?.wrote(item.frame, latency: t1 - item.decodedAt, droppedSoFar: frames.droppedCount)
-                if live != nil {
-                    if let limit = settings.maxFrames, stats.framesWritten >= limit { endRun() }
-                    if let duration, t1 - runStarted >= duration { endRun() }
-                }
-                if let progress, t1 - lastReport >= 0.5 {
-                    lastReport = t1
-                    progress(snapshot(source: source, queues: queueDepths(), dropped: frames.droppedCount, live: liveOutput))
-                }
-            }
-            sourceThread.join()
-            if failure.error == nil {
-                while let packet = audio.pop() { try sink.write(packet) }
-            }
+        // Everything that can fail in set-up is done before the first thread starts.
+        var liveOutput: LiveOutput?
+        do throws(EPRError) {
+            liveOutput = try live.map { source throws(EPRError) in try LiveOutput(source: source, log: log) }
         } catch {
-            abortAll(error)
+            tee.abort()
+            throw error
         }
-        sourceThread.join()
-        inferenceThread.join()
-        composeThread.join()
 
-        if let error = failure.error {
-            sink.abort()
-            if let error = error as? EPRError { throw error }
-            throw EPRError(.internalFailure, "\(error)")
+        let graph = buildGraph(source: source, runner: runner, compositor: compositor, tee: tee, liveOutput: liveOutput,
+                               interrupt: sinkOptions.interrupt, runStarted: runStarted, progress: progress)
+        let started = now()
+        do throws(EPRError) {
+            try graph.scheduler.run()
+        } catch {
+            tee.abort()
+            throw error
         }
-        try sink.finish()
+        try tee.finish()
+        let frames = graph.frames, sinkStage = graph.sink
         let wall = now() - started
         if let progress {
-            progress(snapshot(source: source, queues: [], dropped: frames.droppedCount, live: liveOutput))
+            progress(snapshot(estimate: source.video.estimatedFrameCount, queues: [], dropped: frames.droppedCount, live: sinkStage.live?.status(dropped: frames.droppedCount)))
         }
         var latencies: [Stage: LatencyHistogram] = [:]
         var busy: [Stage: Double] = [:]
+        let stats = statistics
         for stage in Stage.allCases {
             latencies[stage] = stats.histogram(stage)
             busy[stage] = stats.busySeconds(stage)
@@ -372,26 +215,74 @@ public final class Pipeline: @unchecked Sendable {
         let destinations = [output, preview?.pageURL].compactMap { $0 }
         var summary = RunSummary(input: input, output: destinations.joined(separator: " and "), model: modelPath,
                                  inputSize: (runner.inputHeight, runner.inputWidth),
-                                 framesWritten: sink.framesWritten, framesDropped: frames.droppedCount,
+                                 framesWritten: tee.framesWritten, framesDropped: frames.droppedCount,
                                  wallSeconds: wall, interrupted: wasInterrupted,
-                                 warnings: source.warnings + sink.warnings,
+                                 warnings: source.warnings + tee.warnings + graph.mux.warnings,
                                  latencies: latencies, busySeconds: busy)
         if let preview {
             let served = preview.served
             summary.preview = (preview.pageURL, served.viewers, served.frames)
         }
-        if let live, let out = liveOutput, case .live(_, let outages) = source {
+        if let live, let out = sinkStage.live, case .live(_, let outages) = source {
             summary.live = LiveSummary(reconnects: live.reconnects, stalls: live.stalls, offlineFrames: out.offlineFrames,
                                        lateFrames: out.lateFrames,
                                        framesReceived: stats.framesDecoded,
                                        frameQueueMaxDepth: frames.maxDepth, frameQueueCapacity: frames.capacity,
-                                       firstFrameSeconds: firstFrameAt,
+                                       firstFrameSeconds: sinkStage.firstFrameAt,
                                        reconnectSeconds: outages.all,
                                        outputReconnects: republisher?.reconnects ?? 0,
                                        framesNotSent: republisher?.framesNotSent ?? 0,
-                                       glassToGlass: glassToGlass.count > 0 ? glassToGlass : nil)
+                                       glassToGlass: sinkStage.glassToGlass.count > 0 ? sinkStage.glassToGlass : nil)
         }
         return summary
+    }
+
+    /// The run's graph, the one place that tells the whole topology:
+    ///
+    ///     source ─► frames ─► inference ─► segmented ─► compose ─┐
+    ///        └──────────── audio (straight from the source) ─────┴► mux ─► sink ─► output 1
+    ///                                                                        └─► queue ─► output 2..
+    ///
+    /// Every queue has a size. A file source blocks rather than drops; a live source keeps only the
+    /// newest frames (the drop count is the back-pressure meter) and drops the oldest audio.
+    private func buildGraph(source: InputSource, runner: SegmentationRunner, compositor: Compositor, tee: TeeOutput,
+                            liveOutput: LiveOutput?, interrupt: InterruptDeadline?, runStarted: Double,
+                            progress: (@Sendable (ProgressSnapshot) -> Void)?) -> RunGraph {
+        let live = source.live != nil
+        let scheduler = Scheduler()
+        let frames = scheduler.queue(live
+            ? BoundedQueue<DecodedFrame>(capacity: settings.liveFrameQueueCapacity, policy: .dropOldest)
+            : BoundedQueue<DecodedFrame>(capacity: settings.frameQueueCapacity, policy: .block))
+        let segmented = scheduler.queue(BoundedQueue<SegmentedFrame>(capacity: settings.segmentedQueueCapacity))
+        let mux = scheduler.queue(MuxQueue(videoCapacity: settings.encodeQueueCapacity,
+                                           audioCapacity: settings.audioQueueCapacity,
+                                           audioPolicy: live ? .dropOldest : .block,
+                                           videoTime: { $0.frame.seconds }, audioTime: { $0.seconds }))
+        tee.branches.forEach { scheduler.queue($0) }
+
+        let stats = statistics
+        let stopAt = settings.durationSeconds.map { runStarted + $0 }
+        // A file stops decoding after maxFrames; a live source (which drops) stops once the sink has
+        // written maxFrames annotated frames.
+        scheduler.add(SourceStage(source: source, frames: frames, mux: mux, stats: stats,
+                                  frameLimit: live ? nil : settings.maxFrames, stopAt: stopAt,
+                                  shouldStop: { [self] in isStopping }))
+        scheduler.add(InferenceStage(runner: runner, frames: frames, segmented: segmented, stats: stats))
+        scheduler.add(ComposeStage(compositor: compositor, segmented: segmented, mux: mux, stats: stats))
+        let estimate = source.video.estimatedFrameCount
+        let report = progress.map { progress in
+            { @Sendable [self] (status: LiveStatus?) in
+                let depths = [("frames", frames.count), ("segmented", segmented.count), ("encode", mux.videoCount)]
+                progress(snapshot(estimate: estimate, queues: depths, dropped: frames.droppedCount, live: status))
+            }
+        }
+        let sink = SinkStage(mux: mux, tee: tee, liveOutput: liveOutput, stats: stats,
+                             maxFrames: live ? settings.maxFrames : nil, stopAt: live ? stopAt : nil,
+                             runStarted: runStarted, interrupt: interrupt,
+                             endRun: { [self] in endRun() }, droppedFrames: { frames.droppedCount }, progress: report)
+        scheduler.add(sink)
+        tee.branchStages().forEach { scheduler.add($0) }
+        return RunGraph(scheduler: scheduler, frames: frames, mux: mux, sink: sink)
     }
 
     /// Opens the input: live URLs through `LiveSource` (reconnecting, events logged), files directly.
@@ -438,17 +329,24 @@ public final class Pipeline: @unchecked Sendable {
         return options
     }
 
-    private func snapshot(source: InputSource, queues: [(String, Int)], dropped: Int, live: LiveOutput?) -> ProgressSnapshot {
+    private func snapshot(estimate: Int?, queues: [(String, Int)], dropped: Int, live: LiveStatus?) -> ProgressSnapshot {
         let elapsed = statistics.elapsed
         let written = statistics.framesWritten
-        let estimate = source.video.estimatedFrameCount
         var snapshot = ProgressSnapshot(framesWritten: written, framesDecoded: statistics.framesDecoded,
                                         estimatedTotal: settings.maxFrames.map { min($0, estimate ?? $0) } ?? estimate,
                                         elapsed: elapsed, fps: elapsed > 0 ? Double(written) / elapsed : 0,
                                         queueDepths: Dictionary(uniqueKeysWithValues: queues), dropped: dropped)
-        snapshot.live = live?.status(dropped: dropped)
+        snapshot.live = live
         return snapshot
     }
+}
+
+/// A built graph and what the summary reads from it after the run.
+struct RunGraph {
+    let scheduler: Scheduler
+    let frames: BoundedQueue<DecodedFrame>
+    let mux: MuxQueue
+    let sink: SinkStage
 }
 
 /// The run's input: a file (blocking, with audio) or a live stream.

@@ -1,3 +1,4 @@
+import EPRCore
 import Foundation
 
 /// A pipeline stage's own OS thread. Stages block in FFmpeg and OpenVINO calls, so they run on
@@ -32,14 +33,14 @@ final class StageThread: @unchecked Sendable {
 /// The first error any stage hits; the others see `failed` and wind down.
 final class FailureLatch: @unchecked Sendable {
     private let lock = NSLock()
-    private var first: Error?
+    private var first: EPRError?
 
-    func record(_ error: Error) {
+    func record(_ error: EPRError) {
         lock.lock(); defer { lock.unlock() }
         if first == nil { first = error }
     }
 
-    var error: Error? { lock.lock(); defer { lock.unlock() }; return first }
+    var error: EPRError? { lock.lock(); defer { lock.unlock() }; return first }
 }
 
 /// Monotonic seconds, for stage timings.

@@ -137,8 +137,15 @@ import Testing
         let dir = try Repo.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let output = dir.appendingPathComponent("interrupted.mp4").path
-        let result = try run(Repo.binary, ["run", server.url, "-o", output, "--model", model, "--quiet"] + Self.fastInput,
-                             timeout: 40, interruptAfter: 5)
+        let running = try LiveRun(["run", server.url, "-o", output, "--model", model] + Self.fastInput)
+        defer { running.kill() }
+        // Ctrl-C once more than 10 annotated frames are written, however loaded the machine.
+        let written = running.waitForLine(timeout: 60) { line in
+            line.hasPrefix("progress: ") && (Int(line.dropFirst(10).prefix { $0.isNumber }) ?? 0) > 10
+        }
+        #expect(written != nil, "stderr: \(running.stderrText)")
+        running.interrupt()
+        let result = try running.wait(timeout: 40)
         #expect(result.status == 0, "stderr: \(result.stderr)")
         #expect(result.stdout.hasPrefix("interrupted"), "stdout: \(result.stdout)")
         #expect(try Probe.video(output).frames > 10)
@@ -271,8 +278,12 @@ import Testing
         let receivedFrames = try #require(LiveFixtures.summaryNumber(result.stdout, "frames received", before: true))
         let dropped = try #require(LiveFixtures.summaryNumber(result.stdout, "dropped (back-pressure)", before: true))
         #expect(receivedFrames >= 2000, "stdout: \(result.stdout)")
-        #expect(dropped > 0 && dropped < receivedFrames, "stdout: \(result.stdout)")
-        #expect(result.stderr.contains("back-pressure"), "stderr: \(result.stderr)")
+        // However fast the machine (one that keeps up drops nothing): the queue never held more
+        // than its capacity, and drops, when there are any, are told.
+        #expect(dropped < receivedFrames, "stdout: \(result.stdout)")
+        #expect(result.stdout.contains("frame queue depth max 2/2") || result.stdout.contains("frame queue depth max 1/2"),
+                "stdout: \(result.stdout)")
+        if dropped > 0 { #expect(result.stderr.contains("back-pressure"), "stderr: \(result.stderr)") }
         // Memory: after warm-up (first quarter) RSS may wobble but not climb with the frame count.
         let warm = samples.filter { $0.0 > 4 }
         let reference = try #require(warm.first).1

@@ -185,10 +185,15 @@ final class LiveRun: @unchecked Sendable {
 
     /// When the first line containing `text` arrived (waiting up to `timeout` s for it).
     func waitForLine(containing text: String, timeout: Double) -> Date? {
+        waitForLine(timeout: timeout) { $0.contains(text) }
+    }
+
+    /// When the first line that `matches` arrived (waiting up to `timeout` s for it).
+    func waitForLine(timeout: Double, where matches: (String) -> Bool) -> Date? {
         let until = Date(timeIntervalSinceNow: timeout)
         lock.lock(); defer { lock.unlock() }
         while true {
-            if let hit = lines.first(where: { $0.1.contains(text) }) { return hit.0 }
+            if let hit = lines.first(where: { matches($0.1) }) { return hit.0 }
             if !lock.wait(until: until) { return nil }
         }
     }
