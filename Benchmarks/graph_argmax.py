@@ -2,14 +2,16 @@
 
 Variants (each compiled like the Swift runner: THROUGHPUT, one stream per request, 2 requests,
 f32 precision hint):
-  float     the network alone, f32 NCHW input at the network size (what the host path feeds)
-  i420      u8 I420 planes of the frame size in; colour conversion, linear resize and
-            normalisation in the graph (PrePostProcessor, as the Swift runner builds it)
-  argmax    the network with a TopK(k=1) over classes appended, u8 labels out
-  i420+argmax  both
+  float        the network alone, f32 NCHW input at the network size (what the host path feeds)
+  i420         u8 I420 planes at the network size in (the runner's default: swscale resizes the
+               planes); colour conversion and normalisation in the graph (PrePostProcessor)
+  i420+resize  u8 I420 planes of the frame size in; the graph also resizes (linear)
+  argmax       the network with a TopK(k=1) over classes appended, u8 labels out
+  i420+argmax  i420 with the TopK
 
 Prints median fps per variant and the ratios to `float`. The Swift runner keeps the argmax on the
-host when `argmax` is slower than `float` (the SIMD argmax costs ~1.5 ms a frame).
+host when `argmax` is slower than `float` (the SIMD argmax costs ~1.5 ms a frame), and resizes on
+the host when `i420+resize` is slower than `i420` by more than swscale's plane resize (~1 ms).
 
 Run with the project's OpenVINO venv:
   .venv-ov/bin/python Benchmarks/graph_argmax.py [--model Models/eprnet-camvid-int8.xml]
@@ -81,7 +83,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="Models/eprnet-camvid-int8.xml")
     ap.add_argument("--input-size", default="360x640")
-    ap.add_argument("--frame-size", default="960x540", help="WxH of the frames the I420 graph takes")
+    ap.add_argument("--frame-size", default="960x540", help="WxH of the frames i420+resize takes")
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
@@ -89,8 +91,10 @@ def main():
     fw, fh = map(int, args.frame_size.split("x"))
     mean, std = norm_params(onnx_metadata(args.model))
     core = ov.Core()
-    variants = {"float": (False, False), "i420": (True, False), "argmax": (False, True), "i420+argmax": (True, True)}
-    built = {name: build(core, args.model, h, w, fh, fw, *flags, mean, std) for name, flags in variants.items()}
+    variants = {"float": (False, False, h, w), "i420": (True, False, h, w), "i420+resize": (True, False, fh, fw),
+                "argmax": (False, True, h, w), "i420+argmax": (True, True, h, w)}
+    built = {name: build(core, args.model, h, w, ph, pw, i420, argmax, mean, std)
+             for name, (i420, argmax, ph, pw) in variants.items()}
     fps = {name: [] for name in variants}
     for _ in range(args.rounds):  # interleaved, so load drift hits every variant alike
         for name, (queue, inputs) in built.items():

@@ -21,6 +21,10 @@ public struct RunnerOptions: Sendable {
     public var precision = "f32"
     /// Where a frame becomes the network's input: in the compiled graph (default) or on the host.
     public var preprocessing = Preprocessing.graph
+    /// Graph path, frames not at the network size: false (default) resizes the yuv420p planes with
+    /// swscale straight into the graph's input; true resizes in the graph (OpenVINO Interpolate on
+    /// the converted RGB: ~9 ms a 960x540 frame here, against ~1 ms for swscale on the planes).
+    public var resizeInGraph = false
 
     public init() {}
 }
@@ -51,11 +55,13 @@ public struct Segmentation: Sendable {
 /// goes into a free request's preallocated input tensors and is started at once, so feeding frame
 /// N+1 overlaps inference of frame N. Results come back in submission order.
 ///
-/// With `Preprocessing.graph` the model is compiled to take a yuv420p frame at the frame size as
-/// it is (three u8 planes, copied): BT.601 limited-range conversion, linear resize and (x - mean) /
-/// std run inside the graph. Frames that graph would not convert as swscale does (BT.709 or
-/// full-range tags, other pixel formats, another size) and RGB images take a second graph, compiled
-/// when first needed, that takes u8 RGB at the network size from swscale. The argmax stays on the
+/// With `Preprocessing.graph` the model is compiled to take yuv420p planes as u8: BT.601
+/// limited-range conversion and (x - mean) / std run inside the graph. A frame at the network size
+/// goes in as it is (its planes copied); one of another size has its planes resized by swscale
+/// straight into the input tensors (or, with `resizeInGraph`, the graph takes the frame size and
+/// resizes). Frames that graph would not convert as swscale does (BT.709 or full-range tags, other
+/// pixel formats) and RGB images take a second graph, compiled when first needed, that takes u8
+/// RGB at the network size from swscale. The argmax stays on the
 /// host: with a TopK appended in the graph the model ran 0.86x as fast (Benchmarks/graph_argmax.py),
 /// and the SIMD argmax costs ~1.5 ms a frame.
 ///
@@ -81,9 +87,10 @@ public final class SegmentationRunner: @unchecked Sendable {
         var requests: Int
     }
     private let spec: CompileSpec
-    /// Graph path: takes yuv420p frames of the size given at init as they are (nil for odd sizes).
+    /// Graph path: takes yuv420p planes of `planeSize` (nil when no even size fits).
     private let frameEngine: OpenVINOEngine?
-    private let frameSize: (width: Int, height: Int)
+    private let planeSize: (width: Int, height: Int)
+    private var resizer: I420Resizer?
     /// Graph path: u8 RGB at the network size (compiled when first needed); host path: the float
     /// engine that takes everything.
     private var rgbEngine: OpenVINOEngine?
@@ -144,16 +151,21 @@ public final class SegmentationRunner: @unchecked Sendable {
         inputWidth = w
         self.modelPath = modelPath
         preprocessing = options.preprocessing
-        frameSize = (frameWidth, frameHeight)
 
         // The engine compiled now is the one frames of the announced size need.
         let input: EngineInput
         switch options.preprocessing {
         case .graph:
-            input = I420Planes.fits(width: frameWidth, height: frameHeight) ? .i420(width: frameWidth, height: frameHeight) : .rgb8
+            let frameFits = I420Planes.fits(width: frameWidth, height: frameHeight)
+            if I420Planes.fits(width: w, height: h) && !(options.resizeInGraph && frameFits) {
+                input = .i420(width: w, height: h)
+            } else {
+                input = frameFits ? .i420(width: frameWidth, height: frameHeight) : .rgb8
+            }
         case .host:
             input = .normalisedFloat
         }
+        if case .i420(let pw, let ph) = input { planeSize = (pw, ph) } else { planeSize = (0, 0) }
         try engine.compile(height: h, width: w, input: input, mean: model.mean, std: model.std, device: spec.device,
                            properties: props, requests: spec.requests)
         if case .i420 = input {
@@ -192,10 +204,14 @@ public final class SegmentationRunner: @unchecked Sendable {
     /// Number of requests (the most frames in flight at once).
     public var inFlight: Int { spec.requests }
 
-    /// Whether `frame` goes into the graph as it is (its planes copied), with no host conversion.
-    public func takesAsIs(_ frame: VideoFrame) -> Bool {
-        frameEngine != nil && I420Planes.accepts(frame, width: frameSize.width, height: frameSize.height)
+    /// Whether `frame`'s yuv420p planes go into the graph (copied, or resized by swscale), with no
+    /// colour conversion on the host.
+    public func takesPlanes(_ frame: VideoFrame) -> Bool {
+        guard frameEngine != nil, I420Planes.accepts(frame) else { return false }
+        return (frame.width == planeSize.width && frame.height == planeSize.height) || planesAtNetworkSize
     }
+
+    private var planesAtNetworkSize: Bool { planeSize.width == inputWidth && planeSize.height == inputHeight }
 
     /// Writes `frame` into request `request`'s inputs of the engine that takes it; returns that engine.
     private func feed(_ frame: VideoFrame, request: Int) throws(EPRError) -> OpenVINOEngine {
@@ -203,8 +219,14 @@ public final class SegmentationRunner: @unchecked Sendable {
             try host.run(frame, into: engine.inputBuffer(request, plane: 0).assumingMemoryBound(to: Float.self))
             return engine
         }
-        if let engine = frameEngine, takesAsIs(frame) {
-            I420Planes.copy(frame, into: engine.inputBuffers(request))
+        if let engine = frameEngine, takesPlanes(frame) {
+            if frame.width == planeSize.width && frame.height == planeSize.height {
+                I420Planes.copy(frame, into: engine.inputBuffers(request))
+            } else {
+                let resizer = self.resizer ?? I420Resizer(width: planeSize.width, height: planeSize.height)
+                self.resizer = resizer
+                try resizer.resize(frame, into: engine.inputBuffers(request))
+            }
             return engine
         }
         let engine = try rgbGraphEngine()

@@ -10,9 +10,10 @@ import Testing
 @Suite("Preprocessing in the graph", .enabled(if: TestSupport.modelPath != nil, "no model"))
 struct GraphPreprocessingTests {
     static func runner(_ path: String, _ preprocessing: Preprocessing, width: Int, height: Int,
-                       inputSize: (Int, Int)? = nil) throws -> SegmentationRunner {
+                       inputSize: (Int, Int)? = nil, resizeInGraph: Bool = false) throws -> SegmentationRunner {
         var options = RunnerOptions()
         options.preprocessing = preprocessing
+        options.resizeInGraph = resizeInGraph
         options.inFlight = 1
         if let inputSize { options.inputHeight = inputSize.0; options.inputWidth = inputSize.1 }
         return try SegmentationRunner(modelPath: path, frameWidth: width, frameHeight: height, options: options)
@@ -31,7 +32,7 @@ struct GraphPreprocessingTests {
         var same = 0, total = 0, worst = 1.0
         for name in images.enumerated().filter({ $0.offset % 4 == 0 }).map(\.element) {
             let frame = try #require(TestSupport.loadYUVFrame(TestSupport.camvidVal.appendingPathComponent(name).path))
-            #expect(graph.takesAsIs(frame))
+            #expect(graph.takesPlanes(frame))
             let a = try graph.segment(frame), b = try host.segment(frame)
             let agreement = TestSupport.agreement(a, b)
             worst = min(worst, agreement)
@@ -60,45 +61,48 @@ struct GraphPreprocessingTests {
         }
     }
 
-    /// The dashcam clip's 960x540 frames, resized to 360x640 in the graph (linear, two taps)
-    /// against swscale's bilinear on the host (a filter widened for downscaling): ~99.0% agree.
-    /// Different, not worse: on CamVid val at 240x320 (the same 1.5x downscale) the graph's video
-    /// path scored 58.65 mIoU, the host's 58.32 (int8).
-    @Test(.enabled(if: FileManager.default.fileExists(atPath: TestSupport.dashcamClip), "no dashcam clip"))
-    func dashcamFramesAgreeWithTheHostPath() throws {
+    /// The dashcam clip's 960x540 frames at 360x640: swscale resizes the planes (the default), or
+    /// the graph resizes the converted RGB (linear, two taps, against swscale's bilinear widened for
+    /// downscaling: ~99.0% agree). Different, not worse: on CamVid val at 240x320 (the same 1.5x
+    /// downscale) the in-graph resize scored 58.65 video-path mIoU, the host path 58.32 (int8).
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: TestSupport.dashcamClip), "no dashcam clip"),
+          arguments: [false, true])
+    func dashcamFramesAgreeWithTheHostPath(resizeInGraph: Bool) throws {
         let model = try #require(TestSupport.irModelPath ?? TestSupport.modelPath)
         let frames = try TestSupport.decodeVideo(TestSupport.dashcamClip, every: 20, count: 6)
         #expect(frames.count == 6)
-        let graph = try Self.runner(model, .graph, width: 960, height: 540)
+        let graph = try Self.runner(model, .graph, width: 960, height: 540, resizeInGraph: resizeInGraph)
         let host = try Self.runner(model, .host, width: 960, height: 540)
         #expect(graph.inputHeight == 360 && graph.inputWidth == 640)
         var sum = 0.0
         for frame in frames {
-            #expect(graph.takesAsIs(frame))
+            #expect(graph.takesPlanes(frame))
             sum += TestSupport.agreement(try graph.segment(frame), try host.segment(frame))
         }
         let mean = sum / Double(frames.count)
-        print(String(format: "graph vs host, dashcam 960x540 -> 360x640: %.3f%% of pixels agree", mean * 100))
+        print(String(format: "graph vs host, dashcam 960x540 -> 360x640, resize %@: %.3f%% of pixels agree",
+                     resizeInGraph ? "in the graph" : "by swscale", mean * 100))
         #expect(mean >= 0.98)
     }
 
-    /// Frames the I420 graph would convert differently (BT.709, full range, another size) go
-    /// through swscale to RGB and the RGB graph: the same colours as the host path.
+    /// Frames the I420 graph would convert differently (BT.709, full range) go through swscale to
+    /// RGB and the RGB graph: the same colours as the host path. Another size keeps the planes.
     @Test func framesTheGraphCannotTakeAsTheyAreFallBackToSwscale() throws {
         let path = try TinyONNX.write(TinyONNX.identity(), name: "fallback")
         defer { try? FileManager.default.removeItem(atPath: path) }
         let graph = try Self.runner(path, .graph, width: 320, height: 240, inputSize: (240, 320))
         let host = try Self.runner(path, .host, width: 320, height: 240, inputSize: (240, 320))
         let plain = TestSupport.makeFrame(width: 320, height: 240, sequence: 3)
-        #expect(graph.takesAsIs(plain))
+        #expect(graph.takesPlanes(plain))
 
         let bt709 = TestSupport.makeFrame(width: 320, height: 240, sequence: 4)
         bt709.avFrame.pointee.colorspace = AVCOL_SPC_BT709
         let fullRange = TestSupport.makeFrame(width: 320, height: 240, sequence: 5)
         fullRange.avFrame.pointee.color_range = AVCOL_RANGE_JPEG
         let larger = TestSupport.makeFrame(width: 640, height: 480, sequence: 6)
+        #expect(graph.takesPlanes(larger))
         for frame in [bt709, fullRange, larger] {
-            #expect(!graph.takesAsIs(frame))
+            #expect(graph.takesPlanes(frame) == (frame === larger))
             let a = try graph.segment(frame), b = try host.segment(frame)
             // The same RGB24 from swscale; the tiny model's channels tie exactly on many u8 values,
             // and float rounding in the graph's normalisation may break such ties the other way.
