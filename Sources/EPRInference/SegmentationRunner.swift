@@ -19,8 +19,24 @@ public struct RunnerOptions: Sendable {
     public var streams: Int?
     /// INFERENCE_PRECISION_HINT; f32 by default (bf16, OpenVINO's default on this CPU, is slower here).
     public var precision = "f32"
+    /// Where a frame becomes the network's input: in the compiled graph (default) or on the host.
+    public var preprocessing = Preprocessing.graph
+    /// Graph path, frames not at the network size: false (default) resizes the yuv420p planes with
+    /// swscale straight into the graph's input; true resizes in the graph (OpenVINO Interpolate on
+    /// the converted RGB: ~9 ms a 960x540 frame here, against ~1 ms for swscale on the planes).
+    public var resizeInGraph = false
 
     public init() {}
+}
+
+/// Where colour conversion, resize and normalisation happen.
+public enum Preprocessing: String, Sendable, CaseIterable {
+    /// In the compiled graph (OpenVINO's PrePostProcessor): a yuv420p frame's planes go in as they
+    /// are, as u8; RGB images go in as u8 RGB. No float picture on the host.
+    case graph
+    /// On the host: swscale to RGB24 at the network size, a Swift normalisation loop into a float
+    /// tensor (the path before the graph took it over; kept to measure and check against).
+    case host
 }
 
 /// The result for one frame: the frame itself and its own label map.
@@ -36,8 +52,18 @@ public struct Segmentation: Sendable {
 }
 
 /// Runs a segmentation model on frames with `inFlight` asynchronous OpenVINO requests: each frame
-/// is preprocessed into a free request's preallocated input tensor and started at once, so
-/// preprocessing frame N+1 overlaps inference of frame N. Results come back in submission order.
+/// goes into a free request's preallocated input tensors and is started at once, so feeding frame
+/// N+1 overlaps inference of frame N. Results come back in submission order.
+///
+/// With `Preprocessing.graph` the model is compiled to take yuv420p planes as u8: BT.601
+/// limited-range conversion and (x - mean) / std run inside the graph. A frame at the network size
+/// goes in as it is (its planes copied); one of another size has its planes resized by swscale
+/// straight into the input tensors (or, with `resizeInGraph`, the graph takes the frame size and
+/// resizes). Frames that graph would not convert as swscale does (BT.709 or full-range tags, other
+/// pixel formats) and RGB images take a second graph, compiled when first needed, that takes u8
+/// RGB at the network size from swscale. The argmax stays on the
+/// host: with a TopK appended in the graph the model ran 0.86x as fast (Benchmarks/graph_argmax.py),
+/// and the SIMD argmax costs ~1.5 ms a frame.
 ///
 /// Compiled for CPU with INFERENCE_PRECISION_HINT f32 (OpenVINO would pick bf16 here, which is
 /// slower on this CPU), PERFORMANCE_HINT LATENCY for one request in flight, THROUGHPUT with one
@@ -52,12 +78,28 @@ public final class SegmentationRunner: @unchecked Sendable {
     /// Settings the engine was compiled with, and what OpenVINO reports back (NUM_STREAMS, ...).
     public let engineSettings: [String: String]
     public let modelPath: String
+    public let preprocessing: Preprocessing
 
-    private let engine: OpenVINOEngine
-    private let preprocessor: Preprocessor
+    /// What compiling another engine for this model needs.
+    private struct CompileSpec {
+        var device: String
+        var properties: [(String, String)]
+        var requests: Int
+    }
+    private let spec: CompileSpec
+    /// Graph path: takes yuv420p planes of `planeSize` (nil when no even size fits).
+    private let frameEngine: OpenVINOEngine?
+    private let planeSize: (width: Int, height: Int)
+    private var resizer: I420Resizer?
+    /// Graph path: u8 RGB at the network size (compiled when first needed); host path: the float
+    /// engine that takes everything.
+    private var rgbEngine: OpenVINOEngine?
+    private var converter: RGBConverter?
+    private let hostPreprocessor: Preprocessor?
     private let lock = NSLock()
 
     private struct Pending {
+        let engine: OpenVINOEngine
         let request: Int
         let frame: VideoFrame
         let preprocess: Double
@@ -104,15 +146,40 @@ public final class SegmentationRunner: @unchecked Sendable {
         props.append(("PERFORMANCE_HINT_NUM_REQUESTS", String(options.inFlight)))
         if options.threads > 0 { props.append(("INFERENCE_NUM_THREADS", String(options.threads))) }
         if !options.precision.isEmpty { props.append(("INFERENCE_PRECISION_HINT", options.precision)) }
-
-        try engine.compile(height: h, width: w, device: options.device, properties: props, requests: options.inFlight)
-        self.engine = engine
+        spec = CompileSpec(device: options.device, properties: props, requests: options.inFlight)
         inputHeight = h
         inputWidth = w
         self.modelPath = modelPath
-        preprocessor = Preprocessor(width: w, height: h, mean: model.mean, std: model.std)
+        preprocessing = options.preprocessing
+
+        // The engine compiled now is the one frames of the announced size need.
+        let input: EngineInput
+        switch options.preprocessing {
+        case .graph:
+            let frameFits = I420Planes.fits(width: frameWidth, height: frameHeight)
+            if I420Planes.fits(width: w, height: h) && !(options.resizeInGraph && frameFits) {
+                input = .i420(width: w, height: h)
+            } else {
+                input = frameFits ? .i420(width: frameWidth, height: frameHeight) : .rgb8
+            }
+        case .host:
+            input = .normalisedFloat
+        }
+        if case .i420(let pw, let ph) = input { planeSize = (pw, ph) } else { planeSize = (0, 0) }
+        try engine.compile(height: h, width: w, input: input, mean: model.mean, std: model.std, device: spec.device,
+                           properties: props, requests: spec.requests)
+        if case .i420 = input {
+            frameEngine = engine
+        } else {
+            frameEngine = nil
+            rgbEngine = engine
+        }
+        hostPreprocessor = options.preprocessing == .host
+            ? Preprocessor(width: w, height: h, mean: model.mean, std: model.std) : nil
+
         var settings: [String: String] = [:]
         for (k, v) in props { settings[k] = v }
+        settings["preprocessing"] = options.preprocessing.rawValue
         for key in ["NUM_STREAMS", "INFERENCE_NUM_THREADS", "INFERENCE_PRECISION_HINT", "PERFORMANCE_HINT",
                     "OPTIMAL_NUMBER_OF_INFER_REQUESTS"] {
             if let v = engine.compiledProperty(key) { settings["compiled." + key] = v }
@@ -135,23 +202,92 @@ public final class SegmentationRunner: @unchecked Sendable {
     }
 
     /// Number of requests (the most frames in flight at once).
-    public var inFlight: Int { engine.requestCount }
+    public var inFlight: Int { spec.requests }
 
-    /// Preprocesses `frame` into a free request's input tensor and starts it. When every request is
-    /// busy it first waits for the oldest and returns its result. Results come in submission order.
+    /// Whether `frame`'s yuv420p planes go into the graph (copied, or resized by swscale), with no
+    /// colour conversion on the host.
+    public func takesPlanes(_ frame: VideoFrame) -> Bool {
+        guard frameEngine != nil, I420Planes.accepts(frame) else { return false }
+        return (frame.width == planeSize.width && frame.height == planeSize.height) || planesAtNetworkSize
+    }
+
+    private var planesAtNetworkSize: Bool { planeSize.width == inputWidth && planeSize.height == inputHeight }
+
+    /// Writes `frame` into request `request`'s inputs of the engine that takes it; returns that engine.
+    private func feed(_ frame: VideoFrame, request: Int) throws(EPRError) -> OpenVINOEngine {
+        if let host = hostPreprocessor, let engine = rgbEngine {
+            try host.run(frame, into: engine.inputBuffer(request, plane: 0).assumingMemoryBound(to: Float.self))
+            return engine
+        }
+        if let engine = frameEngine, takesPlanes(frame) {
+            if frame.width == planeSize.width && frame.height == planeSize.height {
+                I420Planes.copy(frame, into: engine.inputBuffers(request))
+            } else {
+                let resizer = self.resizer ?? I420Resizer(width: planeSize.width, height: planeSize.height)
+                self.resizer = resizer
+                try resizer.resize(frame, into: engine.inputBuffers(request))
+            }
+            return engine
+        }
+        let engine = try rgbGraphEngine()
+        let converter = rgbConverter()
+        try converter.convert(frame)
+        copyRows(converter.rgb, stride: converter.stride, rowBytes: inputWidth * 3, rows: inputHeight,
+                 into: engine.inputBuffer(request, plane: 0))
+        return engine
+    }
+
+    /// Writes a packed RGB24 image into request `request`'s input; returns the engine that takes it.
+    private func feed(rgb image: UnsafePointer<UInt8>, width: Int, height: Int, stride: Int,
+                      request: Int) throws(EPRError) -> OpenVINOEngine {
+        if let host = hostPreprocessor, let engine = rgbEngine {
+            try host.run(rgb: image, width: width, height: height, stride: stride,
+                         into: engine.inputBuffer(request, plane: 0).assumingMemoryBound(to: Float.self))
+            return engine
+        }
+        let engine = try rgbGraphEngine()
+        let destination = engine.inputBuffer(request, plane: 0)
+        if width == inputWidth && height == inputHeight {
+            copyRows(image, stride: stride, rowBytes: width * 3, rows: height, into: destination)
+        } else {
+            let converter = rgbConverter()
+            try converter.convert(rgb: image, width: width, height: height, stride: stride)
+            copyRows(converter.rgb, stride: converter.stride, rowBytes: inputWidth * 3, rows: inputHeight, into: destination)
+        }
+        return engine
+    }
+
+    private func rgbGraphEngine() throws(EPRError) -> OpenVINOEngine {
+        if let rgbEngine { return rgbEngine }
+        let engine = try OpenVINOEngine(path: modelPath)
+        try engine.compile(height: inputHeight, width: inputWidth, input: .rgb8, mean: model.mean, std: model.std,
+                           device: spec.device, properties: spec.properties, requests: spec.requests)
+        rgbEngine = engine
+        return engine
+    }
+
+    private func rgbConverter() -> RGBConverter {
+        if let converter { return converter }
+        let made = RGBConverter(width: inputWidth, height: inputHeight)
+        converter = made
+        return made
+    }
+
+    /// Feeds `frame` into a free request and starts it. When every request is busy it first waits
+    /// for the oldest and returns its result. Results come in submission order.
     public func submit(_ frame: VideoFrame) throws(EPRError) -> [Segmentation] {
         lock.lock(); defer { lock.unlock() }
         // Finished results wait in `ready` until returned, so an error below loses none of them.
-        if pending.count == engine.requestCount {
+        if pending.count == spec.requests {
             ready.append(try finishOldest())
         }
         let request = nextRequest
         let t0 = DispatchTime.now().uptimeNanoseconds
-        try preprocessor.run(frame, into: engine.input(request))
+        let engine = try feed(frame, request: request)
         let t1 = DispatchTime.now().uptimeNanoseconds
         try engine.start(request)
-        pending.append(Pending(request: request, frame: frame, preprocess: Self.seconds(t1 - t0), started: t1))
-        nextRequest = (nextRequest + 1) % engine.requestCount
+        pending.append(Pending(engine: engine, request: request, frame: frame, preprocess: Self.seconds(t1 - t0), started: t1))
+        nextRequest = (nextRequest + 1) % spec.requests
         let out = ready
         ready.removeAll()
         return out
@@ -176,9 +312,9 @@ public final class SegmentationRunner: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         ready = try drainLocked()
         let request = nextRequest
-        try preprocessor.run(frame, into: engine.input(request))
+        let engine = try feed(frame, request: request)
         try engine.infer(request)
-        return try labels(request)
+        return try labels(engine, request)
     }
 
     /// Synchronous segmentation of a packed RGB24 image (eval: CamVid images go in as training saw
@@ -196,22 +332,22 @@ public final class SegmentationRunner: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         ready = try drainLocked()
         let request = nextRequest
-        try preprocessor.run(rgb: rgb, width: width, height: height, stride: stride, into: engine.input(request))
+        let engine = try feed(rgb: rgb, width: width, height: height, stride: stride, request: request)
         try engine.infer(request)
-        return try labels(request)
+        return try labels(engine, request)
     }
 
     private func finishOldest() throws(EPRError) -> Segmentation {
         let p = pending.removeFirst()
-        try engine.wait(p.request)
+        try p.engine.wait(p.request)
         let t1 = DispatchTime.now().uptimeNanoseconds
-        let map = try labels(p.request)
+        let map = try labels(p.engine, p.request)
         let t2 = DispatchTime.now().uptimeNanoseconds
         return Segmentation(frame: p.frame, labels: map, preprocessSeconds: p.preprocess,
                             inferSeconds: Self.seconds(t1 - p.started), postprocessSeconds: Self.seconds(t2 - t1))
     }
 
-    private func labels(_ request: Int) throws(EPRError) -> LabelMap {
+    private func labels(_ engine: OpenVINOEngine, _ request: Int) throws(EPRError) -> LabelMap {
         let w = engine.outputWidth, h = engine.outputHeight, k = engine.classCount
         // Every byte is written by argmax: no zero fill first.
         let labels = try engine.withOutput(request) { scores in

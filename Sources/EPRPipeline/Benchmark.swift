@@ -159,7 +159,7 @@ public enum Benchmark {
 
         // Compile once up front to learn the model and input size (and fail early on a bad model).
         let probe = try SegmentationRunner(modelPath: modelPath, frameWidth: video.width, frameHeight: video.height,
-                                           options: runnerOptions(settings))
+                                           options: settings.runnerOptions)
         let model = probe.modelPath
         let inputSize = (probe.inputHeight, probe.inputWidth)
         let engineSettings = probe.engineSettings
@@ -193,7 +193,7 @@ public enum Benchmark {
                     probeHolder = nil
                 } else {
                     runner = try SegmentationRunner(modelPath: modelPath, frameWidth: video.width,
-                                                    frameHeight: video.height, options: runnerOptions(settings))
+                                                    frameHeight: video.height, options: settings.runnerOptions)
                 }
                 for i in 0..<min(options.warmupFrames, n) { _ = try runner.submit(frames[i]) }
                 _ = try runner.drain()
@@ -249,16 +249,6 @@ public enum Benchmark {
             pipeline: pipelinePhase, stageMsPerFrame: stageMs, engineSettings: engineSettings,
             encoder: "libx264 \(settings.encoderPreset) crf \(settings.encoderCRF)",
             date: started, machine: machineDescription(), loadBefore: loadBefore, loadAfter: loadAverage())
-    }
-
-    /// The runner options a pipeline with these settings uses.
-    static func runnerOptions(_ settings: PipelineSettings) -> RunnerOptions {
-        var o = RunnerOptions()
-        o.inputHeight = settings.inputHeight
-        o.inputWidth = settings.inputWidth
-        o.threads = settings.inferenceThreads
-        o.inFlight = settings.inferenceRequests
-        return o
     }
 
     /// Decodes `frames` video frames of `input` and encodes them to `output`; returns frames written.

@@ -10,6 +10,7 @@ public struct EvaluationOptions: Sendable {
     public var inputHeight: Int?
     public var inputWidth: Int?
     public var threads = 0
+    public var preprocessing = Preprocessing.graph
     /// Where to write colourised masks (one PNG per image), if anywhere.
     public var saveMasksTo: String?
     /// Frame rate of the video built for `--through-video` (CamVid val: 15 fps).
@@ -106,6 +107,7 @@ public enum Evaluator {
         runnerOptions.inputWidth = options.inputWidth
         runnerOptions.threads = options.threads
         runnerOptions.inFlight = inFlight
+        runnerOptions.preprocessing = options.preprocessing
         return try SegmentationRunner(modelPath: options.modelPath, frameWidth: width, frameHeight: height, options: runnerOptions)
     }
 

@@ -134,13 +134,8 @@ public final class Pipeline: @unchecked Sendable {
         defer { source.close() }
         let live = source.live
 
-        var runnerOptions = RunnerOptions()
-        runnerOptions.inputHeight = settings.inputHeight
-        runnerOptions.inputWidth = settings.inputWidth
-        runnerOptions.threads = settings.inferenceThreads
-        runnerOptions.inFlight = settings.inferenceRequests
         let runner = try SegmentationRunner(modelPath: modelPath, frameWidth: source.video.width,
-                                            frameHeight: source.video.height, options: runnerOptions)
+                                            frameHeight: source.video.height, options: settings.runnerOptions)
 
         var compositorOptions = CompositorOptions()
         compositorOptions.alpha = settings.alpha

@@ -1,4 +1,5 @@
 import EPRCore
+import EPRInference
 import Foundation
 
 /// Everything that tunes a run, in one place: which model, the network input, the overlay, the
@@ -25,6 +26,12 @@ public struct PipelineSettings: Sendable, Equatable {
     public var inferenceRequests = 2
     /// 0 = OpenVINO's choice (all cores, one stream per request).
     public var inferenceThreads = 0
+    /// OpenVINO PERFORMANCE_HINT ("LATENCY", "THROUGHPUT"); nil: the runner's choice by requests.
+    public var inferenceHint: String?
+    /// OpenVINO NUM_STREAMS; nil: as the hint implies (one per request with THROUGHPUT).
+    public var inferenceStreams: Int?
+    /// Colour conversion, resize and normalisation in the compiled graph (default) or on the host.
+    public var preprocessing = Preprocessing.graph
     /// One decoder thread and one x264 thread: on 2 cores inference owns both, and decode (~2 ms a
     /// 540p frame) and encode run beside it on their own stage threads; FFmpeg's and x264's
     /// automatic counts (cores + 1, 1.5 x cores + lookahead) only oversubscribe (issue 6).
@@ -50,6 +57,36 @@ public struct PipelineSettings: Sendable, Equatable {
     public var maxReconnects: Int?
 
     public init() {}
+
+    /// The runner options these settings ask for.
+    public var runnerOptions: RunnerOptions {
+        var o = RunnerOptions()
+        o.inputHeight = inputHeight
+        o.inputWidth = inputWidth
+        o.threads = inferenceThreads
+        o.inFlight = inferenceRequests
+        o.performanceHint = inferenceHint
+        o.streams = inferenceStreams
+        o.preprocessing = preprocessing
+        return o
+    }
+
+    /// "graph" or "host" (`key` names the flag or preset key in the error).
+    public static func parsePreprocessing(_ text: String, key: String) throws(EPRError) -> Preprocessing {
+        guard let p = Preprocessing(rawValue: text.lowercased()) else {
+            throw EPRError(.config, "\(key): expected graph or host, got '\(text)'")
+        }
+        return p
+    }
+
+    /// "LATENCY" or "THROUGHPUT", any case.
+    public static func parseHint(_ text: String, key: String) throws(EPRError) -> String {
+        let hint = text.uppercased()
+        guard hint == "LATENCY" || hint == "THROUGHPUT" else {
+            throw EPRError(.config, "\(key): expected latency or throughput, got '\(text)'")
+        }
+        return hint
+    }
 
     /// Parses "HxW" (e.g. "360x480"); both must be positive multiples of 8.
     public static func parseInputSize(_ text: String) throws(EPRError) -> (height: Int, width: Int) {

@@ -42,6 +42,11 @@ public enum PresetLoader {
         "queues.audio": { s, n, k throws(EPRError) in s.audioQueueCapacity = try int(n, k, min: 16) },
         "inference.requests": { s, n, k throws(EPRError) in s.inferenceRequests = try int(n, k, min: 1, max: 8) },
         "inference.threads": { s, n, k throws(EPRError) in s.inferenceThreads = try int(n, k, min: 0) },
+        "inference.hint": { s, n, k throws(EPRError) in s.inferenceHint = try PipelineSettings.parseHint(try string(n, k), key: k) },
+        "inference.streams": { s, n, k throws(EPRError) in s.inferenceStreams = try int(n, k, min: 1, max: 16) },
+        "inference.preprocess": { s, n, k throws(EPRError) in
+            s.preprocessing = try PipelineSettings.parsePreprocessing(try string(n, k), key: k)
+        },
         "decoder.threads": { s, n, k throws(EPRError) in s.decoderThreads = try int(n, k, min: 0) },
         "encoder.preset": { s, n, k throws(EPRError) in
             let preset = try string(n, k)

@@ -12,6 +12,8 @@ struct BenchCommand: ParsableCommand {
             In one process and in turn: (a) the runner on frames decoded beforehand and kept in memory, \
             (b) decoding + H.264 encoding with no network, (c) the full pipeline as `run` does it, each \
             --repeats times (median reported), with per-stage busy time so the bottleneck is visible.
+            With --sweep: the runner alone under each OpenVINO setting (hint, requests, streams), \
+            interleaved, and the table the fastest was chosen from, as preset lines.
             """
     )
 
@@ -30,6 +32,9 @@ struct BenchCommand: ParsableCommand {
     var repeats = 3
 
 
+    @Flag(help: "Measure the runner alone under each OpenVINO setting and print the table and the fastest.")
+    var sweep = false
+
     @Option(help: "Write the results as JSON to this file.")
     var json: String?
 
@@ -46,11 +51,18 @@ struct BenchCommand: ParsableCommand {
             options.frames = frames
             options.repeats = repeats
             let verbose = !quiet
-            let result = try Benchmark.run(options) { line in
+            let log = { (line: String) in
                 if verbose { FileHandle.standardError.write(Data((line + "\n").utf8)) }
             }
+            if sweep {
+                let result = try SettingsSweep.run(options, log: log)
+                print(Self.report(result))
+                if let json { try Self.write(result.jsonObject(), to: json) }
+                return
+            }
+            let result = try Benchmark.run(options, log: log)
             print(Self.report(result))
-            if let json { try Self.write(result, to: json) }
+            if let json { try Self.write(result.jsonObject(), to: json) }
         } catch {
             Terminal.fail(error)
         }
@@ -84,9 +96,33 @@ struct BenchCommand: ParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    static func write(_ r: BenchmarkResult, to path: String) throws(EPRError) {
+    static func report(_ r: SweepResult) -> String {
+        var lines: [String] = []
+        lines.append("model \((r.model as NSString).lastPathComponent) at \(r.inputSize.height)x\(r.inputSize.width), "
+                     + "runner alone, \(r.frames) frames, median of \(r.repeats) interleaved repeats")
+        lines.append("machine \(r.machine)")
+        let best = r.best
+        lines.append("setting                               fps   cpu ms/frame  compiled streams/threads")
+        for row in r.rows {
+            let mark = row.candidate == best?.candidate ? " <- chosen" : ""
+            lines.append(row.candidate.label.padding(toLength: 34, withPad: " ", startingAt: 0)
+                         + String(format: " %7.2f  %10.1f", row.phase.median, row.phase.cpuMsPerFrame)
+                         + "     \(row.compiled["compiled.NUM_STREAMS"] ?? "?")/\(row.compiled["compiled.INFERENCE_NUM_THREADS"] ?? "?")"
+                         + mark)
+        }
+        if let best {
+            lines.append("preset lines for the fastest (e.g. in Pipelines/dashcam.yaml):")
+            lines.append("inference:")
+            lines.append("  hint: \(best.candidate.hint.lowercased())")
+            lines.append("  requests: \(best.candidate.requests)")
+            if let s = best.candidate.streams { lines.append("  streams: \(s)") }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func write(_ object: [String: Any], to path: String) throws(EPRError) {
         do {
-            let data = try JSONSerialization.data(withJSONObject: r.jsonObject(), options: [.prettyPrinted, .sortedKeys])
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
             try data.write(to: URL(fileURLWithPath: path))
         } catch {
             throw EPRError(.output, "cannot write \(path): \(error.localizedDescription)")

@@ -43,6 +43,7 @@ struct EvalCommand: ParsableCommand {
         var options = EvaluationOptions(modelPath: settings.modelPath!)
         options.inputHeight = settings.inputHeight
         options.inputWidth = settings.inputWidth
+        options.preprocessing = settings.preprocessing
         options.saveMasksTo = saveMasks
         let data = try LabelledDataset(root: dataset, list: list)
 

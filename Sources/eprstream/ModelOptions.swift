@@ -2,13 +2,16 @@ import ArgumentParser
 import EPRCore
 import EPRPipeline
 
-/// `--model` and `--input-size`, shared by run, eval and bench.
+/// `--model`, `--input-size` and `--preprocess`, shared by run, eval and bench.
 struct ModelOptions: ParsableArguments {
     @Option(help: "Model: a shipped one by name (eprnet, eprnet-light; int8 when present) or an ONNX / OpenVINO IR (.xml) file. Default: eprnet.")
     var model: String?
 
     @Option(name: .customLong("input-size"), help: "Network input HxW, multiples of 8 (default: short side 360, frame's aspect).")
     var inputSize: String?
+
+    @Option(help: "Where frames become the network's input: graph (in the compiled model, the default) or host (swscale + a Swift loop, the earlier path, for comparison).")
+    var preprocess: String?
 
     /// Applies the flags over `settings` (a preset's values stay where no flag is given); falls
     /// back to the shipped model when neither names one.
@@ -20,5 +23,6 @@ struct ModelOptions: ParsableArguments {
             settings.inputHeight = size.height
             settings.inputWidth = size.width
         }
+        if let preprocess { settings.preprocessing = try PipelineSettings.parsePreprocessing(preprocess, key: "--preprocess") }
     }
 }

@@ -47,6 +47,51 @@ enum TestSupport {
         return (root ?? candidates[0]).appendingPathComponent("val")
     }
 
+    /// The dashcam clip: ../shared/media/solidWhiteRight.mp4 next to the checkout, else /work/shared/media.
+    static var dashcamClip: String {
+        let near = repoRoot.deletingLastPathComponent().appendingPathComponent("shared/media/solidWhiteRight.mp4").path
+        return FileManager.default.fileExists(atPath: near) ? near : "/work/shared/media/solidWhiteRight.mp4"
+    }
+
+    /// Every `every`-th decoded video frame of a file (as decoded, normally yuv420p), `count` at most.
+    static func decodeVideo(_ path: String, every: Int, count: Int) throws -> [VideoFrame] {
+        var fmt: UnsafeMutablePointer<AVFormatContext>?
+        guard avformat_open_input(&fmt, path, nil, nil) >= 0 else { return [] }
+        defer { avformat_close_input(&fmt) }
+        guard avformat_find_stream_info(fmt, nil) >= 0 else { return [] }
+        let index = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, nil, 0)
+        guard index >= 0, let par = fmt!.pointee.streams[Int(index)]!.pointee.codecpar,
+              let codec = avcodec_find_decoder(par.pointee.codec_id) else { return [] }
+        var ctx = avcodec_alloc_context3(codec)
+        defer { avcodec_free_context(&ctx) }
+        avcodec_parameters_to_context(ctx, par)
+        guard avcodec_open2(ctx, codec, nil) >= 0 else { return [] }
+        var pkt = av_packet_alloc()
+        defer { av_packet_free(&pkt) }
+        var frames: [VideoFrame] = []
+        var seen = 0
+        func receive() {
+            while frames.count < count {
+                let f = av_frame_alloc()!
+                guard avcodec_receive_frame(ctx, f) >= 0 else { var p: UnsafeMutablePointer<AVFrame>? = f; av_frame_free(&p); return }
+                if seen % every == 0 {
+                    frames.append(VideoFrame(taking: f, sequence: seen, pts: Int64(seen), timeBase: AVRational(num: 1, den: 25), duration: 1))
+                } else {
+                    var p: UnsafeMutablePointer<AVFrame>? = f; av_frame_free(&p)
+                }
+                seen += 1
+            }
+        }
+        while frames.count < count && av_read_frame(fmt, pkt) >= 0 {
+            if pkt!.pointee.stream_index == index { avcodec_send_packet(ctx, pkt) }
+            av_packet_unref(pkt)
+            receive()
+        }
+        avcodec_send_packet(ctx, nil)
+        receive()
+        return frames
+    }
+
     /// An empty yuv420p frame with its buffers.
     static func allocateYUV420(width: Int, height: Int) -> UnsafeMutablePointer<AVFrame> {
         let f = av_frame_alloc()!

@@ -37,6 +37,18 @@ import Testing
         #expect(settings.encoderCRF == 30)
     }
 
+    @Test func inferenceSettingsFromASweep() throws {
+        var settings = PipelineSettings()
+        #expect(settings.preprocessing == .graph && settings.inferenceHint == nil && settings.inferenceStreams == nil)
+        try PresetLoader.apply(yaml: "inference:\n  hint: latency\n  requests: 1\n  streams: 1\n  preprocess: host\n",
+                               source: "t.yaml", to: &settings)
+        #expect(settings.inferenceHint == "LATENCY" && settings.inferenceRequests == 1 && settings.inferenceStreams == 1)
+        #expect(settings.preprocessing == .host)
+        let options = settings.runnerOptions
+        #expect(options.performanceHint == "LATENCY" && options.inFlight == 1 && options.streams == 1)
+        #expect(options.preprocessing == .host)
+    }
+
     @Test func unknownKeyIsNamed() {
         var settings = PipelineSettings()
         #expect {
@@ -50,7 +62,8 @@ import Testing
     @Test(arguments: [
         ("alpha: 2", "alpha"), ("alpha: lots", "alpha"), ("encoder:\n  preset: warp", "encoder.preset"),
         ("input_size: 361x480", "input_size"), ("queues:\n  encode: 0", "queues.encode"), ("legend: maybe", "legend"),
-        ("preview: eighty", "preview"),
+        ("preview: eighty", "preview"), ("inference:\n  hint: fastest", "inference.hint"),
+        ("inference:\n  preprocess: gpu", "inference.preprocess"), ("inference:\n  streams: 0", "inference.streams"),
     ])
     func badValueNamesTheKey(yaml: String, key: String) {
         var settings = PipelineSettings()
