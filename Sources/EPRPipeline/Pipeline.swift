@@ -164,10 +164,15 @@ public final class Pipeline: @unchecked Sendable {
                                             frameHeight: source.video.height, options: runnerOptions)
 
         var compositorOptions = CompositorOptions()
+        compositorOptions.mode = settings.overlayMode
         compositorOptions.alpha = settings.alpha
+        compositorOptions.classes = settings.classes
+        compositorOptions.palette = try settings.palettePath.map { path throws(EPRError) in try Palette(contentsOfFile: path) }
         compositorOptions.showLegend = settings.showLegend
         compositorOptions.showStats = settings.showStats
         let compositor = try Compositor(model: runner.model, options: compositorOptions)
+        let outputSize = compositor.outputSize(frameWidth: source.video.width, frameHeight: source.video.height)
+        let outputVideo = source.video.resized(width: outputSize.width, height: outputSize.height)
 
         var sinkOptions = SinkOptions()
         sinkOptions.preset = settings.encoderPreset
@@ -179,7 +184,7 @@ public final class Pipeline: @unchecked Sendable {
         if let output {
             if VideoSink.isNetworkURL(output) { sinkOptions.interrupt = InterruptDeadline(timeout: settings.stallTimeout) }
             let openSink = { [sinkOptions] () throws(EPRError) -> VideoSink in
-                try VideoSink(path: output, video: source.video, audio: source.audioStreams, options: sinkOptions)
+                try VideoSink(path: output, video: outputVideo, audio: source.audioStreams, options: sinkOptions)
             }
             // A live run publishing to a server reconnects the output as it does the input.
             if live != nil && VideoSink.isNetworkURL(output) {
@@ -191,7 +196,7 @@ public final class Pipeline: @unchecked Sendable {
         if let address = settings.previewAddress {
             let opened: BrowserPreview
             do throws(EPRError) {
-                opened = try BrowserPreview(address: address, video: source.video, options: sinkOptions)
+                opened = try BrowserPreview(address: address, video: outputVideo, options: sinkOptions)
             } catch {
                 outputs.forEach { $0.abort() }
                 throw error
@@ -283,9 +288,9 @@ public final class Pipeline: @unchecked Sendable {
                     let frame = item.segmentation.frame
                     let overlay = OverlayStats(fps: meter.tick(at: started), latencyMs: (started - item.decodedAt) * 1000,
                                                frameIndex: frame.sequence)
-                    try compositor.compose(frame, labels: item.segmentation.labels, stats: overlay)
+                    let composed = try compositor.compose(frame, labels: item.segmentation.labels, stats: overlay)
                     stats.record(.compose, now() - started)
-                    if !annotated.push(AnnotatedFrame(frame: frame, decodedAt: item.decodedAt, capturedAt: item.capturedAt)) { return }
+                    if !annotated.push(AnnotatedFrame(frame: composed, decodedAt: item.decodedAt, capturedAt: item.capturedAt)) { return }
                 }
                 annotated.close()
             } catch {

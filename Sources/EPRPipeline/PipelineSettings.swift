@@ -1,4 +1,5 @@
 import EPRCore
+import EPROverlay
 import Foundation
 
 /// Everything that tunes a run, in one place: which model, the network input, the overlay, the
@@ -8,7 +9,12 @@ public struct PipelineSettings: Sendable, Equatable {
     /// Network input (height, width); nil = derived from the frame (short side 360, multiple of 8).
     public var inputHeight: Int?
     public var inputWidth: Int?
+    public var overlayMode: OverlayMode = .blend
     public var alpha: Float = 0.5
+    /// Classes to draw (names or ids); nil = all.
+    public var classes: [String]?
+    /// A palette file replacing the model's class names and colours.
+    public var palettePath: String?
     public var showLegend = true
     public var showStats = true
     /// Copy the input's audio (files: every stream; live: the first) to the output.
@@ -50,6 +56,13 @@ public struct PipelineSettings: Sendable, Equatable {
     public var maxReconnects: Int?
 
     public init() {}
+
+    /// Parses a class filter, "Road,Car,8": names or ids, checked against the model when it loads.
+    public static func parseClasses(_ text: String) throws(EPRError) -> [String] {
+        let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !names.isEmpty else { throw EPRError(.config, "no classes given in '\(text)': expected names or ids, e.g. Road,Car") }
+        return names
+    }
 
     /// Parses "HxW" (e.g. "360x480"); both must be positive multiples of 8.
     public static func parseInputSize(_ text: String) throws(EPRError) -> (height: Int, width: Int) {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EPRCore
 import EPRMedia
+import EPROverlay
 import EPRPipeline
 import Foundation
 
@@ -24,9 +25,17 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
+    @Option(help: ArgumentHelp("How to show the mask: blend (default), mask (class colours alone), side-by-side (original and blend; stacked for portrait input), contours (class boundaries).", valueName: "blend|mask|side-by-side|contours"))
+    var overlay: String?
+
     @Option(help: "Overlay opacity, 0...1 (default 0.5).")
     var alpha: Float?
 
+    @Option(help: ArgumentHelp("Draw only these classes (names or ids, comma-separated); the rest of the picture is left untouched.", valueName: "Road,Car,..."))
+    var classes: String?
+
+    @Option(help: ArgumentHelp("Class names and colours: one 'name r,g,b' line per class, or JSON [{\"name\": ..., \"color\": [r, g, b]}]. Default: the model's.", valueName: "FILE"))
+    var palette: String?
 
     @Option(name: .customLong("max-frames"), help: "Stop after N frames (live input: N annotated frames written).")
     var maxFrames: Int?
@@ -75,6 +84,17 @@ struct RunCommand: ParsableCommand {
             guard (0...1).contains(alpha) else { throw EPRError(.config, "--alpha must be between 0 and 1, got \(alpha)") }
             settings.alpha = alpha
         }
+        if let overlay {
+            do throws(EPRError) { settings.overlayMode = try OverlayMode(parsing: overlay) } catch {
+                throw EPRError(.config, "--overlay: \(error.message)")
+            }
+        }
+        if let classes {
+            do throws(EPRError) { settings.classes = try PipelineSettings.parseClasses(classes) } catch {
+                throw EPRError(.config, "--classes: \(error.message)")
+            }
+        }
+        if let palette { settings.palettePath = palette }
         if noLegend { settings.showLegend = false }
         if noStats { settings.showStats = false }
         if noAudio { settings.audio = false }
