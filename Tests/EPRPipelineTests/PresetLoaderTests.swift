@@ -22,6 +22,7 @@ import Testing
         #expect(settings.decoderThreads == 1 && settings.encoderThreads == 1)
         #expect(settings.encoderCRF == 23)
         #expect(settings.audio)
+        #expect(settings.overlayMode == .blend)
         var silent = PipelineSettings()
         try PresetLoader.apply(yaml: "audio: false\n", source: "t.yaml", to: &silent)
         #expect(!silent.audio)
