@@ -182,6 +182,9 @@ public final class Pipeline: @unchecked Sendable {
         var outputs: [any VideoOutput] = []
         var republisher: RepublishingOutput?
         if let output {
+            if settings.segmentSeconds != nil && VideoSink.isNetworkURL(output) {
+                throw EPRError(.config, "segmented recording needs a file output, not \(output)")
+            }
             if VideoSink.isNetworkURL(output) { sinkOptions.interrupt = InterruptDeadline(timeout: settings.stallTimeout) }
             let openSink = { [sinkOptions] () throws(EPRError) -> VideoSink in
                 try VideoSink(path: output, video: outputVideo, audio: source.audioStreams, options: sinkOptions)
@@ -190,7 +193,10 @@ public final class Pipeline: @unchecked Sendable {
             if live != nil && VideoSink.isNetworkURL(output) {
                 republisher = try RepublishingOutput(retry: liveSourceOptions(), log: log ?? { _ in }, open: openSink)
             }
-            if let republisher { outputs.append(republisher) } else { outputs.append(try openSink()) }
+            if let seconds = settings.segmentSeconds {
+                outputs.append(try SegmentedRecorder(path: output, seconds: seconds, retention: settings.retention,
+                                                     video: outputVideo, audio: source.audioStreams, options: sinkOptions))
+            } else if let republisher { outputs.append(republisher) } else { outputs.append(try openSink()) }
         }
         var preview: BrowserPreview?
         if let address = settings.previewAddress {

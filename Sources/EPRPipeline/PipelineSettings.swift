@@ -42,6 +42,11 @@ public struct PipelineSettings: Sendable, Equatable {
     public var encoderCRF = 23
     public var encoderThreads = 1
 
+    /// Record the file output in segments of this many seconds (`SegmentedRecorder`); nil = one file.
+    public var segmentSeconds: Double?
+    /// Which segments to keep; nil = all.
+    public var retention: Retention?
+
     public var maxFrames: Int?
     /// Stop after this many seconds of wall time (live sources; files too).
     public var durationSeconds: Double?

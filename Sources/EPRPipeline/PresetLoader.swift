@@ -49,6 +49,17 @@ public enum PresetLoader {
             }
             s.previewAddress = text
         },
+        "record.segment": { s, n, k throws(EPRError) in
+            let t = try double(n, k)
+            guard t >= 1 else { throw EPRError(.config, "\(k): segments must be at least 1 second, got \(t)") }
+            s.segmentSeconds = t
+        },
+        "record.retain": { s, n, k throws(EPRError) in
+            let text = try string(n, k)
+            do throws(EPRError) { s.retention = try Retention(parsing: text) } catch {
+                throw EPRError(.config, "\(k): \(error.message)")
+            }
+        },
         "max_frames": { s, n, k throws(EPRError) in s.maxFrames = try int(n, k, min: 1) },
         "queues.frames": { s, n, k throws(EPRError) in s.frameQueueCapacity = try int(n, k, min: 1) },
         "queues.segmented": { s, n, k throws(EPRError) in s.segmentedQueueCapacity = try int(n, k, min: 1) },

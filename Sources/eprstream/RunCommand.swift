@@ -40,6 +40,12 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("max-frames"), help: "Stop after N frames (live input: N annotated frames written).")
     var maxFrames: Int?
 
+    @Option(help: ArgumentHelp("Record the output in files of this many seconds, NAME-YYYYmmdd-HHMMSS.mp4 beside -o NAME.mp4 (UTC), each starting at a keyframe.", valueName: "SECONDS"))
+    var segment: Double?
+
+    @Option(help: ArgumentHelp("With --segment: keep the newest N segments, or those younger than an age (90s, 30m, 24h, 7d).", valueName: "N|AGE"))
+    var retain: String?
+
     @Option(help: "Stop after this many seconds (live input).")
     var duration: Double?
 
@@ -105,6 +111,21 @@ struct RunCommand: ParsableCommand {
         if let maxFrames {
             guard maxFrames > 0 else { throw EPRError(.config, "--max-frames must be positive, got \(maxFrames)") }
             settings.maxFrames = maxFrames
+        }
+        if let segment {
+            guard segment >= 1 else { throw EPRError(.config, "--segment must be at least 1 second, got \(segment)") }
+            settings.segmentSeconds = segment
+        }
+        if let retain {
+            do throws(EPRError) { settings.retention = try Retention(parsing: retain) } catch {
+                throw EPRError(.config, "--retain: \(error.message)")
+            }
+        }
+        if settings.segmentSeconds != nil && output == nil {
+            throw EPRError(.config, "--segment needs a file output (-o NAME.mp4)")
+        }
+        if settings.retention != nil && settings.segmentSeconds == nil {
+            throw EPRError(.config, "--retain needs --segment SECONDS")
         }
         if let duration {
             guard duration > 0 else { throw EPRError(.config, "--duration must be positive, got \(duration)") }

@@ -163,3 +163,30 @@ import Testing
         #expect(throws: EPRError.self) { try PipelineSettings.parseClasses(",") }
     }
 }
+
+@Suite struct RecordPresetTests {
+    @Test func recordKeysApply() throws {
+        var settings = PipelineSettings()
+        try PresetLoader.apply(yaml: "record:\n  segment: 60\n  retain: 24h\n", source: "t.yaml", to: &settings)
+        #expect(settings.segmentSeconds == 60 && settings.retention == .age(seconds: 86400))
+        try PresetLoader.apply(yaml: "record:\n  retain: 10\n", source: "t.yaml", to: &settings)
+        #expect(settings.retention == .count(10))
+    }
+
+    @Test func retentionParsing() throws {
+        #expect(try Retention(parsing: "90s") == .age(seconds: 90))
+        #expect(try Retention(parsing: "30m") == .age(seconds: 1800))
+        #expect(try Retention(parsing: "7d") == .age(seconds: 7 * 86400))
+        for bad in ["0", "-3", "h", "3w", "", "1.5"] {
+            #expect(throws: EPRError.self, "\(bad)") { try Retention(parsing: bad) }
+        }
+    }
+
+    @Test func badRecordValuesNameTheKey() {
+        var settings = PipelineSettings()
+        #expect(throws: EPRError(.config, "preset p.yaml: record.segment: segments must be at least 1 second, got 0.5")) {
+            try PresetLoader.apply(yaml: "record:\n  segment: 0.5\n", source: "p.yaml", to: &settings)
+        }
+        #expect(throws: EPRError.self) { try PresetLoader.apply(yaml: "record:\n  retain: forever\n", source: "p.yaml", to: &settings) }
+    }
+}
