@@ -1,5 +1,5 @@
-import Foundation
 import EPRCore
+import Foundation
 
 /// Which label values the overlay draws: the model's classes (never void, never ids it does not
 /// know), optionally narrowed to a user's list of names or ids. Everything else is left untouched.
