@@ -4,6 +4,9 @@ import Testing
 /// Overlay modes, class filters and palettes through the real binary: output sizes as ffprobe sees
 /// them, a palette's colours in the decoded output, and bad values as one-line errors.
 @Suite(.serialized) struct OverlayModeRunTests {
+    /// A small network input: the masks' quality does not matter here (and the CPU is shared).
+    static let fastInput = ["--input-size", "64x112"]
+
     static func size(_ path: String) throws -> (width: Int, height: Int) {
         let out = try Probe.ffprobe(["-select_streams", "v:0", "-show_entries", "stream=width,height", "-of", "csv=p=0", path])
         let parts = out.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ",").compactMap { Int($0) }
@@ -14,7 +17,7 @@ import Testing
         let dir = try Repo.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let output = dir.appendingPathComponent("sbs.mp4").path
-        let result = try run(Repo.binary, ["run", Repo.dashcam, "-o", output, "--overlay", "side-by-side", "--max-frames", "5", "--quiet"])
+        let result = try run(Repo.binary, ["run", Repo.dashcam, "-o", output, "--overlay", "side-by-side", "--max-frames", "5", "--quiet"] + Self.fastInput)
         #expect(result.status == 0, "stderr: \(result.stderr)")
         let size = try Self.size(output)
         #expect(size.width == 1920 && size.height == 540, "\(size)")
@@ -29,7 +32,7 @@ import Testing
         try run("/usr/bin/ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "testsrc=size=180x320:rate=10:duration=0.5",
                                     "-c:v", "libx264", "-pix_fmt", "yuv420p", input])
         let output = dir.appendingPathComponent("stacked.mp4").path
-        let result = try run(Repo.binary, ["run", input, "-o", output, "--overlay", "side-by-side", "--quiet"])
+        let result = try run(Repo.binary, ["run", input, "-o", output, "--overlay", "side-by-side", "--quiet"] + Self.fastInput)
         #expect(result.status == 0, "stderr: \(result.stderr)")
         let size = try Self.size(output)
         #expect(size.width == 180 && size.height == 640, "\(size)")
@@ -46,7 +49,7 @@ import Testing
         try Data(names.map { "\($0) 255,0,255\n" }.joined().utf8).write(to: palette)
         let output = dir.appendingPathComponent("mask.mp4").path
         let result = try run(Repo.binary, ["run", Repo.dashcam, "-o", output, "--overlay", "mask", "--palette", palette.path,
-                                           "--no-legend", "--no-stats", "--max-frames", "2", "--quiet"])
+                                           "--no-legend", "--no-stats", "--max-frames", "2", "--quiet"] + Self.fastInput)
         #expect(result.status == 0, "stderr: \(result.stderr)")
         let frames = try Probe.rgbFrames(output, width: 960, height: 540)
         #expect(frames.count == 2)

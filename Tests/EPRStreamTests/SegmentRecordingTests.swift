@@ -4,6 +4,9 @@ import Testing
 /// `--segment` / `--retain` through the real binary: how many files, each one playable on its own
 /// from a keyframe with its audio, its length, fragmented while written, and the oldest deleted.
 @Suite(.serialized) struct SegmentRecordingTests {
+    /// A small network input: these tests are about the files, not the masks (and share the CPU).
+    static let fastInput = ["--input-size", "64x112"]
+
     /// `stem-YYYYmmdd-HHMMSS.mp4` files in `dir`, oldest first.
     static func segments(in dir: URL, stem: String) throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: dir.path).filter {
@@ -37,7 +40,7 @@ import Testing
         try Data("an earlier run".utf8).write(to: dir.appendingPathComponent("rec-20000101-000000.mp4"))
         try Data("keep me".utf8).write(to: dir.appendingPathComponent("notes.txt"))
         let result = try run(Repo.binary, ["run", Repo.dashcam, "-o", dir.appendingPathComponent("rec.mp4").path,
-                                           "--segment", "2", "--retain", "2", "--max-frames", "150", "--quiet"])
+                                           "--segment", "2", "--retain", "2", "--max-frames", "150", "--quiet"] + Self.fastInput)
         #expect(result.status == 0, "stderr: \(result.stderr)")
         let names = try Self.segments(in: dir, stem: "rec")
         #expect(names.count == 2, "\(names)")
@@ -55,7 +58,7 @@ import Testing
         try Data("two days old".utf8).write(to: old)
         try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-2 * 86400)], ofItemAtPath: old.path)
         let result = try run(Repo.binary, ["run", Repo.dashcam, "-o", dir.appendingPathComponent("cam.mp4").path,
-                                           "--segment", "1", "--retain", "24h", "--max-frames", "75", "--quiet"])
+                                           "--segment", "1", "--retain", "24h", "--max-frames", "75", "--quiet"] + Self.fastInput)
         #expect(result.status == 0, "stderr: \(result.stderr)")
         let names = try Self.segments(in: dir, stem: "cam")
         #expect(names.count == 3, "\(names)")
@@ -67,7 +70,7 @@ import Testing
     @Test func aSegmentInProgressSurvivesACrash() throws {
         let dir = try Repo.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let runner = try LiveRun(["run", Repo.dashcam, "-o", dir.appendingPathComponent("crash.mp4").path, "--segment", "60", "--quiet"])
+        let runner = try LiveRun(["run", Repo.dashcam, "-o", dir.appendingPathComponent("crash.mp4").path, "--segment", "60", "--quiet"] + Self.fastInput)
         defer { runner.kill() }
         // Wait (bounded) until three fragments have started: the first two are complete on disk.
         let until = Date(timeIntervalSinceNow: 120)
