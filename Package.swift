@@ -46,7 +46,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "eprstream",
-            dependencies: ["EPRPipeline", "EPRMedia", "EPRCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["EPRPipeline", "EPRMedia", "EPROverlay", "EPRCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: [.unsafeFlags(["-Xcc", "-I\(openVINO)/include"])]
         ),
 
@@ -59,7 +59,7 @@ let package = Package(
         .testTarget(name: "EPROverlayTests", dependencies: ["EPROverlay", "EPRCore", "CFFmpeg"]),
         .testTarget(
             name: "EPRPipelineTests",
-            dependencies: ["EPRPipeline", "EPRCore", "EPRMedia", "CFFmpeg"],
+            dependencies: ["EPRPipeline", "EPRCore", "EPRMedia", "EPROverlay", "CFFmpeg"],
             swiftSettings: [.unsafeFlags(["-Xcc", "-I\(openVINO)/include"])]
         ),
         // End-to-end tests drive the built `eprstream` binary on real media.

@@ -35,6 +35,13 @@ public struct VideoStreamInfo: Sendable {
         self.startTime = startTime
     }
 
+    /// The same stream with frames of another size (what an overlay that changes the size writes).
+    public func resized(width: Int, height: Int) -> VideoStreamInfo {
+        VideoStreamInfo(width: width, height: height, timeBase: timeBase, frameRate: frameRate,
+                        estimatedFrameCount: estimatedFrameCount, durationSeconds: durationSeconds, codecName: codecName,
+                        sampleAspectRatio: sampleAspectRatio, startTime: startTime)
+    }
+
     /// Frames per second as a Double, nil when unknown.
     public var framesPerSecond: Double? {
         frameRate.num > 0 && frameRate.den > 0 ? av_q2d(frameRate) : nil

@@ -16,8 +16,14 @@ public struct OverlayStats: Sendable, Equatable {
 }
 
 public struct CompositorOptions: Sendable, Equatable {
-    /// Weight of the class colour: 0 leaves the picture as it is, 1 paints pure class colours.
+    public var mode: OverlayMode = .blend
+    /// Weight of the class colour in `blend` and `side-by-side`: 0 leaves the picture as it is,
+    /// 1 paints pure class colours.
     public var alpha: Float = 0.5
+    /// Only these classes (names or ids) are drawn and listed in the legend; nil: all.
+    public var classes: [String]? = nil
+    /// Replaces the model's class names and colours; nil: the model's own.
+    public var palette: Palette? = nil
     public var showLegend = true
     public var showStats = true
     /// A TrueType/OpenType font; nil means `CompositorOptions.defaultFontPath`.
@@ -29,17 +35,21 @@ public struct CompositorOptions: Sendable, Equatable {
     public init() {}
 }
 
-/// Draws a segmentation result onto its frame: class colours blended into the yuv420p planes
-/// (no RGB round trip), a legend of the classes present and a stats line.
+/// Draws a segmentation result onto its frame in the options' mode - class colours blended into
+/// the yuv420p planes (no RGB round trip), painted opaque, outlined, or beside the original - with a
+/// legend of the classes present and a stats line.
 ///
 /// One instance serves a whole stream: it keeps the per-size label sampling maps and the
 /// rendered glyphs between frames. Calls are serialised by an internal lock.
 public final class Compositor: @unchecked Sendable {
+    /// The model as drawn: its own palette, or the options' palette applied.
     public let model: ModelDescription
     public let options: CompositorOptions
+    public let classes: ClassSelection
     public let legend: Legend
 
     private let blender: MaskBlender
+    private var contours: ContourPainter
     private let glyphs: GlyphCache
     private let text: TextRenderer
     private var sampling: LabelSampling?
@@ -50,25 +60,39 @@ public final class Compositor: @unchecked Sendable {
 
     static func margin(frameHeight: Int) -> Int { max(4, StatsLine.fontSize(frameHeight: frameHeight) / 2) }
 
-    /// Loads the font; a font that cannot be loaded or an alpha outside 0...1 is `.config`.
+    /// Loads the font; a font that cannot be loaded, an alpha outside 0...1, a palette for another
+    /// number of classes or an unknown class is `.config`.
     public init(model: ModelDescription, options: CompositorOptions = CompositorOptions()) throws(EPRError) {
         guard options.alpha >= 0, options.alpha <= 1 else {
             throw EPRError(.config, "alpha must be between 0 and 1, got \(options.alpha)")
         }
-        self.model = model
+        let described = try options.palette?.applied(to: model) ?? model
+        self.model = described
         self.options = options
-        legend = Legend(model: model)
-        blender = MaskBlender(palette: model.palette, classCount: model.classCount, voidLabel: model.voidLabel,
-                              alpha: options.alpha)
+        classes = try ClassSelection(model: described, classes: options.classes)
+        legend = Legend(model: described, classes: classes)
+        blender = MaskBlender(palette: described.palette, classes: classes,
+                              alpha: options.mode == .mask ? 1 : options.alpha)
+        contours = ContourPainter(palette: described.palette, classes: classes)
         glyphs = try GlyphCache(fontPath: options.fontPath ?? CompositorOptions.defaultFontPath)
         text = TextRenderer(glyphs: glyphs)
     }
 
-    /// Blends `labels` (at network size, e.g. 360x480) into `frame` (any size, yuv420p) in place:
-    /// makes the frame writable first, upscales the labels nearest-neighbour, blends each class's
-    /// colour into Y, U and V (chroma uses the label under the centre of its 2x2 block), leaves
-    /// void untouched, then draws the legend and the stats line as the options say.
-    public func compose(_ frame: VideoFrame, labels: LabelMap, stats: OverlayStats?) throws(EPRError) {
+    /// Size of the frames `compose` returns for input frames of this size (side-by-side: two panels).
+    public func outputSize(frameWidth: Int, frameHeight: Int) -> (width: Int, height: Int) {
+        guard options.mode == .sideBySide else { return (frameWidth, frameHeight) }
+        let layout = SideBySideLayout(frameWidth: frameWidth, frameHeight: frameHeight)
+        return (layout.width, layout.height)
+    }
+
+    /// Draws `labels` (at network size, e.g. 360x480) onto `frame` (any size, yuv420p): upscaled
+    /// nearest-neighbour, each drawn class's colour goes into Y, U and V (chroma uses the label
+    /// under the centre of its 2x2 block), undrawn labels stay untouched; then the legend and the
+    /// stats line as the options say. Every mode but side-by-side draws in place (the frame is made
+    /// writable first) and returns `frame`; side-by-side returns a new frame with the original
+    /// and the annotated copy, the legend and stats on the annotated one.
+    @discardableResult
+    public func compose(_ frame: VideoFrame, labels: LabelMap, stats: OverlayStats?) throws(EPRError) -> VideoFrame {
         lock.lock()
         defer { lock.unlock() }
         let avFrame = frame.avFrame
@@ -81,7 +105,8 @@ public final class Compositor: @unchecked Sendable {
             throw EPRError(.internalFailure,
                            "overlay: empty frame (\(frame.width)x\(frame.height)) or label map (\(labels.width)x\(labels.height))")
         }
-        let status = av_frame_make_writable(avFrame)
+        // Side-by-side only reads the frame.
+        let status = options.mode == .sideBySide ? 0 : av_frame_make_writable(avFrame)
         guard status >= 0 else {
             throw EPRError(.internalFailure, "overlay: cannot make the frame writable: \(ffmpegErrorString(status))")
         }
@@ -89,17 +114,32 @@ public final class Compositor: @unchecked Sendable {
             throw EPRError(.internalFailure, "overlay: frame has no picture data")
         }
 
-        if options.alpha > 0 {
-            let current: LabelSampling
-            if let s = sampling, s.matches(frameWidth: planes.width, frameHeight: planes.height,
-                                           labelWidth: labels.width, labelHeight: labels.height) {
-                current = s
-            } else {
-                current = LabelSampling(frameWidth: planes.width, frameHeight: planes.height,
-                                        labelWidth: labels.width, labelHeight: labels.height)
-                sampling = current
-            }
-            blender.blend(planes, labels: labels, sampling: current)
+        guard options.mode == .sideBySide else {
+            draw(labels, stats: stats, into: planes)
+            return frame
+        }
+        let layout = SideBySideLayout(frameWidth: planes.width, frameHeight: planes.height)
+        let out = try layout.frame(copying: frame, planes: planes)
+        guard let outPlanes = YUVPlanes(frame: out.avFrame) else {
+            throw EPRError(.internalFailure, "overlay: side-by-side frame has no picture data")
+        }
+        draw(labels, stats: stats, into: layout.annotatedPanel(of: outPlanes))
+        return out
+    }
+
+    private func draw(_ labels: LabelMap, stats: OverlayStats?, into planes: YUVPlanes) {
+        let current: LabelSampling
+        if let s = sampling, s.matches(frameWidth: planes.width, frameHeight: planes.height,
+                                       labelWidth: labels.width, labelHeight: labels.height) {
+            current = s
+        } else {
+            current = LabelSampling(frameWidth: planes.width, frameHeight: planes.height,
+                                    labelWidth: labels.width, labelHeight: labels.height)
+            sampling = current
+        }
+        switch options.mode {
+        case .blend, .mask, .sideBySide: blender.blend(planes, labels: labels, sampling: current)
+        case .contours: contours.draw(planes, labels: labels, sampling: current)
         }
         if options.showLegend {
             legend.draw(legend.entries(for: labels), into: planes, text: text)

@@ -13,17 +13,21 @@ public struct LegendEntry: Sendable, Equatable {
     }
 }
 
-/// The legend: which classes a label map shows (never void, never ids the model does not know),
+/// The legend: which drawn classes a label map shows (never void, never ids the model does not know),
 /// in class order so the box does not reshuffle from frame to frame, and how the box is laid out
 /// and drawn (a column of colour swatch + class name on a semi-transparent dark box).
 public struct Legend: Sendable {
     public let model: ModelDescription
+    /// The classes the overlay draws; the legend never lists others.
+    public let classes: ClassSelection
 
-    public init(model: ModelDescription) {
+    /// `classes` nil: every class of the model.
+    public init(model: ModelDescription, classes: ClassSelection? = nil) {
         self.model = model
+        self.classes = classes ?? ClassSelection(model: model)
     }
 
-    /// Classes with at least one pixel in `labels`, in class-id order.
+    /// Drawn classes with at least one pixel in `labels`, in class-id order.
     public func entries(for labels: LabelMap) -> [LegendEntry] {
         var seen = [Bool](repeating: false, count: 256)
         seen.withUnsafeMutableBufferPointer { seen in
@@ -33,7 +37,7 @@ public struct Legend: Sendable {
         }
         let known = min(model.classNames.count, model.palette.count, 256)
         return (0..<known).compactMap { id in
-            guard seen[id], id != model.voidLabel else { return nil }
+            guard seen[id], classes.contains(id) else { return nil }
             return LegendEntry(classId: id, name: model.classNames[id], color: model.palette[id])
         }
     }

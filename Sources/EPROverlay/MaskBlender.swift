@@ -1,7 +1,7 @@
 import EPRCore
 
 /// Blends a label map's class colours into a picture: out = (1 - alpha) in + alpha colour per
-/// plane, in 8.8 fixed point; void and unknown labels are left untouched.
+/// plane, in 8.8 fixed point; labels not drawn (void, unknown, filtered out) are left untouched.
 struct MaskBlender {
     /// Per label value (0...255): 256 - a, or 256 (= skip) where the label is not blended.
     private let inverse: [UInt16]
@@ -15,14 +15,14 @@ struct MaskBlender {
     private let rgb: [RGB]
     private let alpha: UInt16
 
-    init(palette: [RGB], classCount: Int, voidLabel: Int?, alpha: Float) {
+    init(palette: [RGB], classes: ClassSelection, alpha: Float) {
         let a = PixelOps.alpha256(alpha)
         var inverse = [UInt16](repeating: 256, count: 256)
         var addY = [UInt16](repeating: 128, count: 256)
         var addU = addY, addV = addY
         var blended = [Bool](repeating: false, count: 256)
         var rgb = [RGB](repeating: RGB(0, 0, 0), count: 256)
-        for label in 0..<min(256, min(classCount, palette.count)) where label != voidLabel {
+        for label in classes.ids {
             let c = YUVColor(palette[label])
             inverse[label] = 256 - a
             addY[label] = UInt16(c.y) * a + 128

@@ -28,6 +28,36 @@ struct YUVPlanes {
         width = Int(frame.pointee.width)
         height = Int(frame.pointee.height)
     }
+
+    private init(y: UnsafeMutablePointer<UInt8>, u: UnsafeMutablePointer<UInt8>, v: UnsafeMutablePointer<UInt8>,
+                 yStride: Int, uStride: Int, vStride: Int, width: Int, height: Int) {
+        self.y = y
+        self.u = u
+        self.v = v
+        self.yStride = yStride
+        self.uStride = uStride
+        self.vStride = vStride
+        self.width = width
+        self.height = height
+    }
+
+    /// The `width` x `height` part at (`x`, `y`), both even so chroma blocks line up; drawing into
+    /// it stays inside it.
+    func region(x: Int, y top: Int, width: Int, height: Int) -> YUVPlanes {
+        precondition(x % 2 == 0 && top % 2 == 0, "a region must start on a chroma block")
+        return YUVPlanes(y: y + top * yStride + x, u: u + top / 2 * uStride + x / 2, v: v + top / 2 * vStride + x / 2,
+                         yStride: yStride, uStride: uStride, vStride: vStride, width: width, height: height)
+    }
+
+    /// Copies `source`'s pixels (same size) into these planes.
+    func copy(from source: YUVPlanes) {
+        precondition(source.width == width && source.height == height, "copying between different sizes")
+        for row in 0..<height { (y + row * yStride).update(from: source.y + row * source.yStride, count: width) }
+        for row in 0..<chromaHeight {
+            (u + row * uStride).update(from: source.u + row * source.uStride, count: chromaWidth)
+            (v + row * vStride).update(from: source.v + row * source.vStride, count: chromaWidth)
+        }
+    }
 }
 
 /// An axis-aligned rectangle in frame (luma) pixels.

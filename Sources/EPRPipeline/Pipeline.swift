@@ -138,10 +138,15 @@ public final class Pipeline: @unchecked Sendable {
                                             frameHeight: source.video.height, options: settings.runnerOptions)
 
         var compositorOptions = CompositorOptions()
+        compositorOptions.mode = settings.overlayMode
         compositorOptions.alpha = settings.alpha
+        compositorOptions.classes = settings.classes
+        compositorOptions.palette = try settings.palettePath.map { path throws(EPRError) in try Palette(contentsOfFile: path) }
         compositorOptions.showLegend = settings.showLegend
         compositorOptions.showStats = settings.showStats
         let compositor = try Compositor(model: runner.model, options: compositorOptions)
+        let outputSize = compositor.outputSize(frameWidth: source.video.width, frameHeight: source.video.height)
+        let outputVideo = source.video.resized(width: outputSize.width, height: outputSize.height)
 
         var sinkOptions = SinkOptions()
         sinkOptions.preset = settings.encoderPreset
@@ -151,21 +156,27 @@ public final class Pipeline: @unchecked Sendable {
         var outputs: [any VideoOutput] = []
         var republisher: RepublishingOutput?
         if let output {
+            if settings.segmentSeconds != nil && VideoSink.isNetworkURL(output) {
+                throw EPRError(.config, "segmented recording needs a file output, not \(output)")
+            }
             if VideoSink.isNetworkURL(output) { sinkOptions.interrupt = InterruptDeadline(timeout: settings.stallTimeout) }
             let openSink = { [sinkOptions] () throws(EPRError) -> VideoSink in
-                try VideoSink(path: output, video: source.video, audio: source.audioStreams, options: sinkOptions)
+                try VideoSink(path: output, video: outputVideo, audio: source.audioStreams, options: sinkOptions)
             }
             // A live run publishing to a server reconnects the output as it does the input.
             if live != nil && VideoSink.isNetworkURL(output) {
                 republisher = try RepublishingOutput(retry: liveSourceOptions(), log: log ?? { _ in }, open: openSink)
             }
-            if let republisher { outputs.append(republisher) } else { outputs.append(try openSink()) }
+            if let seconds = settings.segmentSeconds {
+                outputs.append(try SegmentedRecorder(path: output, seconds: seconds, retention: settings.retention,
+                                                     video: outputVideo, audio: source.audioStreams, options: sinkOptions))
+            } else if let republisher { outputs.append(republisher) } else { outputs.append(try openSink()) }
         }
         var preview: BrowserPreview?
         if let address = settings.previewAddress {
             let opened: BrowserPreview
             do throws(EPRError) {
-                opened = try BrowserPreview(address: address, video: source.video, options: sinkOptions)
+                opened = try BrowserPreview(address: address, video: outputVideo, options: sinkOptions)
             } catch {
                 outputs.forEach { $0.abort() }
                 throw error

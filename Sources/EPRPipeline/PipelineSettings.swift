@@ -1,5 +1,6 @@
 import EPRCore
 import EPRInference
+import EPROverlay
 import Foundation
 
 /// Everything that tunes a run, in one place: which model, the network input, the overlay, the
@@ -9,7 +10,12 @@ public struct PipelineSettings: Sendable, Equatable {
     /// Network input (height, width); nil = derived from the frame (short side 360, multiple of 8).
     public var inputHeight: Int?
     public var inputWidth: Int?
+    public var overlayMode: OverlayMode = .blend
     public var alpha: Float = 0.5
+    /// Classes to draw (names or ids); nil = all.
+    public var classes: [String]?
+    /// A palette file replacing the model's class names and colours.
+    public var palettePath: String?
     public var showLegend = true
     public var showStats = true
     /// Copy the input's audio (files: every stream; live: the first) to the output.
@@ -42,6 +48,11 @@ public struct PipelineSettings: Sendable, Equatable {
     public var encoderPreset = "ultrafast"
     public var encoderCRF = 23
     public var encoderThreads = 1
+
+    /// Record the file output in segments of this many seconds (`SegmentedRecorder`); nil = one file.
+    public var segmentSeconds: Double?
+    /// Which segments to keep; nil = all.
+    public var retention: Retention?
 
     public var maxFrames: Int?
     /// Stop after this many seconds of wall time (live sources; files too).
@@ -86,6 +97,13 @@ public struct PipelineSettings: Sendable, Equatable {
             throw EPRError(.config, "\(key): expected latency or throughput, got '\(text)'")
         }
         return hint
+    }
+
+    /// Parses a class filter, "Road,Car,8": names or ids, checked against the model when it loads.
+    public static func parseClasses(_ text: String) throws(EPRError) -> [String] {
+        let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !names.isEmpty else { throw EPRError(.config, "no classes given in '\(text)': expected names or ids, e.g. Road,Car") }
+        return names
     }
 
     /// Parses "HxW" (e.g. "360x480"); both must be positive multiples of 8.

@@ -1,5 +1,6 @@
 import EPRCore
 import EPRMedia
+import EPROverlay
 import Foundation
 import Yams
 
@@ -25,6 +26,19 @@ public enum PresetLoader {
             guard (0...1).contains(a) else { throw EPRError(.config, "\(k): alpha must be between 0 and 1, got \(a)") }
             s.alpha = Float(a)
         },
+        "overlay.mode": { s, n, k throws(EPRError) in
+            let text = try string(n, k)
+            do throws(EPRError) { s.overlayMode = try OverlayMode(parsing: text) } catch {
+                throw EPRError(.config, "\(k): \(error.message)")
+            }
+        },
+        "overlay.classes": { s, n, k throws(EPRError) in
+            let text = try list(n, k)
+            do throws(EPRError) { s.classes = try PipelineSettings.parseClasses(text) } catch {
+                throw EPRError(.config, "\(k): \(error.message)")
+            }
+        },
+        "overlay.palette": { s, n, k throws(EPRError) in s.palettePath = try string(n, k) },
         "legend": { s, n, k throws(EPRError) in s.showLegend = try bool(n, k) },
         "stats": { s, n, k throws(EPRError) in s.showStats = try bool(n, k) },
         "audio": { s, n, k throws(EPRError) in s.audio = try bool(n, k) },
@@ -34,6 +48,17 @@ public enum PresetLoader {
                 throw EPRError(.config, "\(k): \(error.message)")
             }
             s.previewAddress = text
+        },
+        "record.segment": { s, n, k throws(EPRError) in
+            let t = try double(n, k)
+            guard t >= 1 else { throw EPRError(.config, "\(k): segments must be at least 1 second, got \(t)") }
+            s.segmentSeconds = t
+        },
+        "record.retain": { s, n, k throws(EPRError) in
+            let text = try string(n, k)
+            do throws(EPRError) { s.retention = try Retention(parsing: text) } catch {
+                throw EPRError(.config, "\(k): \(error.message)")
+            }
         },
         "max_frames": { s, n, k throws(EPRError) in s.maxFrames = try int(n, k, min: 1) },
         "queues.frames": { s, n, k throws(EPRError) in s.frameQueueCapacity = try int(n, k, min: 1) },
@@ -73,16 +98,19 @@ public enum PresetLoader {
     ]
 
     /// Applies the preset at `path` over `settings`. Relative model paths resolve against the
-    /// preset's folder's parent (presets live in Pipelines/, models in Models/); shipped model
-    /// names (`eprnet-light`) stay names.
+    /// preset's folder's parent (presets live in Pipelines/, models in Models/), and so do relative
+    /// palette paths; shipped model names (`eprnet-light`) stay names.
     public static func apply(file path: String, to settings: inout PipelineSettings) throws(EPRError) {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw EPRError(.config, "cannot read preset \(path)")
         }
         try apply(yaml: text, source: path, to: &settings)
+        let base = URL(fileURLWithPath: path).deletingLastPathComponent().deletingLastPathComponent()
         if let model = settings.modelPath, !model.hasPrefix("/"), !ShippedModels.isName(model) {
-            let base = URL(fileURLWithPath: path).deletingLastPathComponent().deletingLastPathComponent()
             settings.modelPath = base.appendingPathComponent(model).path
+        }
+        if let palette = settings.palettePath, !palette.hasPrefix("/") {
+            settings.palettePath = base.appendingPathComponent(palette).path
         }
     }
 
@@ -119,6 +147,14 @@ public enum PresetLoader {
     private static func string(_ n: Node, _ key: String) throws(EPRError) -> String {
         guard case .scalar(let s) = n else { throw EPRError(.config, "\(key): expected a single value") }
         return s.string
+    }
+
+    /// A YAML list of scalars, or one scalar holding a comma-separated list.
+    private static func list(_ n: Node, _ key: String) throws(EPRError) -> String {
+        guard case .sequence(let items) = n else { return try string(n, key) }
+        var values: [String] = []
+        for item in items { values.append(try string(item, key)) }
+        return values.joined(separator: ",")
     }
 
     private static func double(_ n: Node, _ key: String) throws(EPRError) -> Double {

@@ -166,9 +166,10 @@ final class ComposeStage: PipelineStage {
             let frame = item.segmentation.frame
             let overlay = OverlayStats(fps: meter.tick(at: started), latencyMs: (started - item.decodedAt) * 1000,
                                        frameIndex: frame.sequence)
-            try compositor.compose(frame, labels: item.segmentation.labels, stats: overlay)
+            // Side-by-side composes into a new, wider frame; the other modes draw in place.
+            let composed = try compositor.compose(frame, labels: item.segmentation.labels, stats: overlay)
             stats.record(.compose, now() - started)
-            if !mux.pushVideo(AnnotatedFrame(frame: frame, decodedAt: item.decodedAt, capturedAt: item.capturedAt)) { return }
+            if !mux.pushVideo(AnnotatedFrame(frame: composed, decodedAt: item.decodedAt, capturedAt: item.capturedAt)) { return }
         }
         mux.endVideo()
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EPRCore
 import EPRMedia
+import EPROverlay
 import EPRPipeline
 import Foundation
 
@@ -24,12 +25,26 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
+    @Option(help: ArgumentHelp("How to show the mask: blend (default), mask (class colours alone), side-by-side (original and blend; stacked for portrait input), contours (class boundaries).", valueName: "blend|mask|side-by-side|contours"))
+    var overlay: String?
+
     @Option(help: "Overlay opacity, 0...1 (default 0.5).")
     var alpha: Float?
 
+    @Option(help: ArgumentHelp("Draw only these classes (names or ids, comma-separated); the rest of the picture is left untouched.", valueName: "Road,Car,..."))
+    var classes: String?
+
+    @Option(help: ArgumentHelp("Class names and colours: one 'name r,g,b' line per class, or JSON [{\"name\": ..., \"color\": [r, g, b]}]. Default: the model's.", valueName: "FILE"))
+    var palette: String?
 
     @Option(name: .customLong("max-frames"), help: "Stop after N frames (live input: N annotated frames written).")
     var maxFrames: Int?
+
+    @Option(help: ArgumentHelp("Record the output in files of this many seconds, NAME-YYYYmmdd-HHMMSS.mp4 beside -o NAME.mp4 (UTC), each starting at a keyframe.", valueName: "SECONDS"))
+    var segment: Double?
+
+    @Option(help: ArgumentHelp("With --segment: keep the newest N segments, or those younger than an age (90s, 30m, 24h, 7d).", valueName: "N|AGE"))
+    var retain: String?
 
     @Option(help: "Stop after this many seconds (live input).")
     var duration: Double?
@@ -75,6 +90,17 @@ struct RunCommand: ParsableCommand {
             guard (0...1).contains(alpha) else { throw EPRError(.config, "--alpha must be between 0 and 1, got \(alpha)") }
             settings.alpha = alpha
         }
+        if let overlay {
+            do throws(EPRError) { settings.overlayMode = try OverlayMode(parsing: overlay) } catch {
+                throw EPRError(.config, "--overlay: \(error.message)")
+            }
+        }
+        if let classes {
+            do throws(EPRError) { settings.classes = try PipelineSettings.parseClasses(classes) } catch {
+                throw EPRError(.config, "--classes: \(error.message)")
+            }
+        }
+        if let palette { settings.palettePath = palette }
         if noLegend { settings.showLegend = false }
         if noStats { settings.showStats = false }
         if noAudio { settings.audio = false }
@@ -85,6 +111,21 @@ struct RunCommand: ParsableCommand {
         if let maxFrames {
             guard maxFrames > 0 else { throw EPRError(.config, "--max-frames must be positive, got \(maxFrames)") }
             settings.maxFrames = maxFrames
+        }
+        if let segment {
+            guard segment >= 1 else { throw EPRError(.config, "--segment must be at least 1 second, got \(segment)") }
+            settings.segmentSeconds = segment
+        }
+        if let retain {
+            do throws(EPRError) { settings.retention = try Retention(parsing: retain) } catch {
+                throw EPRError(.config, "--retain: \(error.message)")
+            }
+        }
+        if settings.segmentSeconds != nil && output == nil {
+            throw EPRError(.config, "--segment needs a file output (-o NAME.mp4)")
+        }
+        if settings.retention != nil && settings.segmentSeconds == nil {
+            throw EPRError(.config, "--retain needs --segment SECONDS")
         }
         if let duration {
             guard duration > 0 else { throw EPRError(.config, "--duration must be positive, got \(duration)") }

@@ -1,4 +1,5 @@
 import EPRCore
+import EPROverlay
 import EPRPipeline
 import Foundation
 import Testing
@@ -21,6 +22,7 @@ import Testing
         #expect(settings.decoderThreads == 1 && settings.encoderThreads == 1)
         #expect(settings.encoderCRF == 23)
         #expect(settings.audio)
+        #expect(settings.overlayMode == .blend)
         var silent = PipelineSettings()
         try PresetLoader.apply(yaml: "audio: false\n", source: "t.yaml", to: &silent)
         #expect(!silent.audio)
@@ -126,5 +128,78 @@ import Testing
         #expect(throws: EPRError.self) {
             try PresetLoader.apply(yaml: "live:\n  stall_timeout: 0\n", source: "t.yaml", to: &settings)
         }
+    }
+}
+
+@Suite struct OverlayPresetTests {
+    @Test func overlayKeysApply() throws {
+        var settings = PipelineSettings()
+        #expect(settings.overlayMode == .blend && settings.classes == nil && settings.palettePath == nil)
+        try PresetLoader.apply(yaml: "overlay:\n  mode: side-by-side\n  classes: Road, Car,8\n  palette: /p/palette.txt\n",
+                               source: "t.yaml", to: &settings)
+        #expect(settings.overlayMode == .sideBySide)
+        #expect(settings.classes == ["Road", "Car", "8"])
+        #expect(settings.palettePath == "/p/palette.txt")
+        try PresetLoader.apply(yaml: "overlay:\n  mode: contours\n  classes: [Road, 3]\n", source: "t.yaml", to: &settings)
+        #expect(settings.overlayMode == .contours && settings.classes == ["Road", "3"])
+    }
+
+    /// A relative palette path resolves like a relative model path: against the presets folder's parent.
+    @Test func relativePalettePathResolvesAgainstTheRepository() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("preset-\(UUID().uuidString)")
+        let pipelines = dir.appendingPathComponent("Pipelines")
+        try FileManager.default.createDirectory(at: pipelines, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let preset = pipelines.appendingPathComponent("p.yaml")
+        try Data("overlay:\n  palette: Media/palette.txt\n".utf8).write(to: preset)
+        var settings = PipelineSettings()
+        try PresetLoader.apply(file: preset.path, to: &settings)
+        #expect(settings.palettePath == dir.appendingPathComponent("Media/palette.txt").path)
+    }
+
+    @Test(arguments: [
+        ("overlay:\n  mode: outline\n", "preset p.yaml: overlay.mode: unknown overlay mode 'outline' (one of blend, mask, side-by-side, contours)"),
+        ("overlay:\n  classes: ' , '\n", "preset p.yaml: overlay.classes: no classes given in ' , ': expected names or ids, e.g. Road,Car"),
+        ("overlay:\n  colours: x\n", "preset p.yaml: unknown key 'overlay.colours'"),
+    ])
+    func badOverlayValuesAreOneLineErrors(yaml: String, message: String) {
+        var settings = PipelineSettings()
+        #expect {
+            try PresetLoader.apply(yaml: yaml, source: "p.yaml", to: &settings)
+        } throws: { error in
+            (error as? EPRError)?.message.hasPrefix(message) == true
+        }
+    }
+
+    @Test func classListParsing() throws {
+        #expect(try PipelineSettings.parseClasses("Road,Car, 8") == ["Road", "Car", "8"])
+        #expect(throws: EPRError.self) { try PipelineSettings.parseClasses(",") }
+    }
+}
+
+@Suite struct RecordPresetTests {
+    @Test func recordKeysApply() throws {
+        var settings = PipelineSettings()
+        try PresetLoader.apply(yaml: "record:\n  segment: 60\n  retain: 24h\n", source: "t.yaml", to: &settings)
+        #expect(settings.segmentSeconds == 60 && settings.retention == .age(seconds: 86400))
+        try PresetLoader.apply(yaml: "record:\n  retain: 10\n", source: "t.yaml", to: &settings)
+        #expect(settings.retention == .count(10))
+    }
+
+    @Test func retentionParsing() throws {
+        #expect(try Retention(parsing: "90s") == .age(seconds: 90))
+        #expect(try Retention(parsing: "30m") == .age(seconds: 1800))
+        #expect(try Retention(parsing: "7d") == .age(seconds: 7 * 86400))
+        for bad in ["0", "-3", "h", "3w", "", "1.5"] {
+            #expect(throws: EPRError.self, "\(bad)") { try Retention(parsing: bad) }
+        }
+    }
+
+    @Test func badRecordValuesNameTheKey() {
+        var settings = PipelineSettings()
+        #expect(throws: EPRError(.config, "preset p.yaml: record.segment: segments must be at least 1 second, got 0.5")) {
+            try PresetLoader.apply(yaml: "record:\n  segment: 0.5\n", source: "p.yaml", to: &settings)
+        }
+        #expect(throws: EPRError.self) { try PresetLoader.apply(yaml: "record:\n  retain: forever\n", source: "p.yaml", to: &settings) }
     }
 }
