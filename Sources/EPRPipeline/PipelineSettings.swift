@@ -36,6 +36,11 @@ public struct PipelineSettings: Sendable, Equatable {
     public var encoderCRF = 23
     public var encoderThreads = 1
 
+    /// Run the network on every Nth frame; the frames between get its mask carried by the codec's
+    /// motion vectors (`propagateMasks`) or reused unchanged. 1 = every frame.
+    public var inferEvery = 1
+    public var propagateMasks = true
+
     public var maxFrames: Int?
     /// Stop after this many seconds of wall time (live sources; files too).
     public var durationSeconds: Double?
