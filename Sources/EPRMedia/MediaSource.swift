@@ -305,10 +305,10 @@ public final class MediaSource {
         return item
     }
 
-    /// The frame's exported motion vectors as displacements to the previous frame; nil without
+    /// The frame's exported motion vectors as displacements to its past reference; nil without
     /// any. A block predicted from a future frame is assumed to keep moving as it does there (its
     /// vector negated); blocks predicted from the past come last, so they win where both exist.
-    /// (Which earlier frame a past vector refers to is not exported: the previous one is assumed.)
+    /// (Which frame a past vector refers to is not exported: the latest anchor is assumed.)
     static func motionVectors(of frame: UnsafeMutablePointer<AVFrame>) -> MotionVectors? {
         guard let side = av_frame_get_side_data(frame, AV_FRAME_DATA_MOTION_VECTORS), let data = side.pointee.data else {
             return nil
@@ -328,7 +328,7 @@ public final class MediaSource {
                 if v.source < 0 { past.append(block) } else { future.append(block) }
             }
         }
-        return MotionVectors(blocks: future + past)
+        return MotionVectors(blocks: future + past, isBidirectional: frame.pointee.pict_type == AV_PICTURE_TYPE_B)
     }
 
     private func noteDamage(_ code: Int32) { noteDamage(text: ffmpegErrorString(code)) }

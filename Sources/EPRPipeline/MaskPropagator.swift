@@ -5,7 +5,9 @@ import EPRCore
 /// where its content sat in the inferred frame, with sub-pixel precision) and samples the inferred
 /// mask there (nearest label, in label space): slow motion adds up instead of rounding away
 /// frame by frame, and each carried mask comes from the network's own, not from a copy of a copy.
-/// Pixels no vector covers (intra blocks) and frames without vectors stay where they were.
+/// Vectors refer to the latest anchor (I/P) frame, not the previous frame when B-frames sit
+/// between, so the map of that anchor is kept too. Pixels no vector covers (intra blocks) and
+/// frames without vectors stay where they were in the previous frame.
 public struct MaskPropagator: Sendable {
     /// The picture the vectors are measured in.
     public let frameWidth: Int
@@ -18,6 +20,9 @@ public struct MaskPropagator: Sendable {
     /// Per label pixel of the current frame: its position in `base` (label pixels).
     private var originX: [Float] = []
     private var originY: [Float] = []
+    /// The same for the latest anchor frame, which the next frame's vectors refer to.
+    private var anchorX: [Float] = []
+    private var anchorY: [Float] = []
 
     public init(frameWidth: Int, frameHeight: Int) {
         self.frameWidth = frameWidth
@@ -40,6 +45,9 @@ public struct MaskPropagator: Sendable {
                 originY[y * w + x] = Float(y)
             }
         }
+        // (When the inferred frame is a B-frame, its own anchor stands in for the one before.)
+        anchorX = originX
+        anchorY = originY
     }
 
     /// The next frame's mask: the inferred one moved by every vector since.
@@ -47,8 +55,12 @@ public struct MaskPropagator: Sendable {
     public mutating func advance(by motion: MotionVectors?) -> LabelMap? {
         guard let base else { return nil }
         age += 1
-        guard let motion, !motion.blocks.isEmpty else { return mask }
+        guard let motion, !motion.blocks.isEmpty else {
+            anchorX = originX; anchorY = originY   // an intra frame is an anchor
+            return mask
+        }
         accumulate(motion, width: base.width, height: base.height)
+        if !motion.isBidirectional { anchorX = originX; anchorY = originY }
         var out = base
         let w = base.width, h = base.height
         base.labels.withUnsafeBufferPointer { src in
@@ -64,10 +76,10 @@ public struct MaskPropagator: Sendable {
         return mask
     }
 
-    /// origin(p) <- origin(q) for q = p + v (the pixel's place one frame earlier), the fraction of
+    /// origin(p) <- anchor(q) for q = p + v (the pixel's place in the reference), the fraction of
     /// q kept, for every pixel a block covers.
     private mutating func accumulate(_ motion: MotionVectors, width w: Int, height h: Int) {
-        let previousX = originX, previousY = originY
+        let previousX = anchorX, previousY = anchorY
         // Label pixel i's centre in the frame is (i + 0.5) * frame / label.
         let sx = Float(w) / Float(frameWidth), sy = Float(h) / Float(frameHeight)
         func firstLabel(_ frameCoordinate: Int, _ scale: Float, _ limit: Int) -> Int {
