@@ -8,6 +8,7 @@
 #include <libavutil/opt.h>
 #include <libavutil/error.h>
 #include <libavutil/pixdesc.h>
+#include <libavutil/motion_vector.h>
 #include <libavutil/time.h>
 #include <stdio.h>
 

@@ -14,15 +14,19 @@ public final class VideoFrame: @unchecked Sendable {
     public let timeBase: AVRational
     /// Duration in `timeBase` units, 0 when unknown.
     public let duration: Int64
+    /// The decoder's motion vectors (sources opened with `exportMotionVectors`); nil for a frame
+    /// without any (intra frames, codecs that have none).
+    public let motion: MotionVectors?
 
     /// Takes ownership of `avFrame`.
     public init(taking avFrame: UnsafeMutablePointer<AVFrame>, sequence: Int, pts: Int64,
-                timeBase: AVRational, duration: Int64) {
+                timeBase: AVRational, duration: Int64, motion: MotionVectors? = nil) {
         self.avFrame = avFrame
         self.sequence = sequence
         self.pts = pts
         self.timeBase = timeBase
         self.duration = duration
+        self.motion = motion
     }
 
     deinit {

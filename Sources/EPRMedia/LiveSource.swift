@@ -16,6 +16,8 @@ public struct LiveSourceOptions: Sendable {
     public var initialBackoff = 0.5
     public var maxBackoff = 10.0
     public var decoderThreads = 0
+    /// Decode with the codec's motion vectors attached to each frame (`VideoFrame.motion`).
+    public var exportMotionVectors = false
     /// Carry the camera's first audio stream (copied untouched, on the same clock as the video).
     public var audio = true
     public init() {}
@@ -240,6 +242,7 @@ public final class LiveSource: @unchecked Sendable {
     static func sourceOptions(url: String, options: LiveSourceOptions, deadline: InterruptDeadline) -> SourceOptions {
         var o = SourceOptions()
         o.decoderThreads = options.decoderThreads
+        o.exportMotionVectors = options.exportMotionVectors
         o.interrupt = deadline
         o.videoOnly = !options.audio
         o.formatOptions = [

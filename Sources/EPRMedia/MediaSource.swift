@@ -116,6 +116,7 @@ public final class MediaSource {
         }
         dec.pointee.pkt_timebase = stream.pointee.time_base
         dec.pointee.thread_count = Int32(max(0, options.decoderThreads))
+        if options.exportMotionVectors { dec.pointee.flags2 |= AV_CODEC_FLAG2_EXPORT_MVS }
         ret = avcodec_open2(dec, codec, nil)
         if ret < 0 {
             throw EPRError(.codec, "cannot open the \(codecName) decoder for \(url): \(ffmpegErrorString(ret))")
@@ -286,6 +287,7 @@ public final class MediaSource {
         if duration <= 0 { duration = isValid(video.frameRate) ? nominalFrameDuration : 0 }
         lastPts = pts
         lastEnd = pts + max(duration, isValid(video.frameRate) ? 0 : 1)
+        let motion = MediaSource.motionVectors(of: frm)
 
         let out: UnsafeMutablePointer<AVFrame>
         if frm.pointee.format == AV_PIX_FMT_YUV420P.rawValue
@@ -298,11 +300,36 @@ public final class MediaSource {
             av_frame_unref(frm)
         }
         out.pointee.pts = pts
-        let item = VideoFrame(taking: out, sequence: framesDecoded, pts: pts, timeBase: tb, duration: duration)
+        let item = VideoFrame(taking: out, sequence: framesDecoded, pts: pts, timeBase: tb, duration: duration, motion: motion)
         framesDecoded += 1
         return item
     }
 
+    /// The frame's exported motion vectors as displacements to its past reference; nil without
+    /// any. A block predicted from a future frame is assumed to keep moving as it does there (its
+    /// vector negated); blocks predicted from the past come last, so they win where both exist.
+    /// (Which frame a past vector refers to is not exported: the latest anchor is assumed.)
+    static func motionVectors(of frame: UnsafeMutablePointer<AVFrame>) -> MotionVectors? {
+        guard let side = av_frame_get_side_data(frame, AV_FRAME_DATA_MOTION_VECTORS), let data = side.pointee.data else {
+            return nil
+        }
+        let count = Int(side.pointee.size) / MemoryLayout<AVMotionVector>.stride
+        guard count > 0 else { return nil }
+        var future: [MotionVectors.Block] = [], past: [MotionVectors.Block] = []
+        past.reserveCapacity(count)
+        UnsafeRawPointer(data).withMemoryRebound(to: AVMotionVector.self, capacity: count) { vectors in
+            for v in UnsafeBufferPointer(start: vectors, count: count) where v.source != 0 && v.motion_scale > 0 {
+                let scale = Float(v.motion_scale)
+                let sign: Float = v.source < 0 ? 1 : -1
+                // dst_x/dst_y name the block's centre; src = dst + motion / scale.
+                let block = MotionVectors.Block(x: Int(v.dst_x) - Int(v.w) / 2, y: Int(v.dst_y) - Int(v.h) / 2,
+                                                width: Int(v.w), height: Int(v.h),
+                                                dx: sign * Float(v.motion_x) / scale, dy: sign * Float(v.motion_y) / scale)
+                if v.source < 0 { past.append(block) } else { future.append(block) }
+            }
+        }
+        return MotionVectors(blocks: future + past, isBidirectional: frame.pointee.pict_type == AV_PICTURE_TYPE_B)
+    }
 
     private func noteDamage(_ code: Int32) { noteDamage(text: ffmpegErrorString(code)) }
 

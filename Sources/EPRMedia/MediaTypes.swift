@@ -123,6 +123,8 @@ public struct SourceOptions: Sendable {
     public var interrupt: InterruptDeadline? = nil
     /// Only the video stream: audio streams are discarded (live sources).
     public var videoOnly = false
+    /// Decode with `flags2 +export_mvs` and hand each frame its motion vectors (`VideoFrame.motion`).
+    public var exportMotionVectors = false
     public init() {}
 }
 

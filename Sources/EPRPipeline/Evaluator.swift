@@ -16,6 +16,10 @@ public struct EvaluationOptions: Sendable {
     /// Frame rate of the video built for `--through-video` (CamVid val: 15 fps).
     public var videoFPS = 15
     public var videoCRF = 23
+    /// Through video: the network on every Nth frame, the frames between scored with the mask
+    /// carried to them by motion vectors (`propagate`) or reused unchanged.
+    public var inferEvery = 1
+    public var propagate = true
 
     public init(modelPath: String) { self.modelPath = modelPath }
 }
@@ -67,13 +71,17 @@ public enum Evaluator {
         defer { try? FileManager.default.removeItem(atPath: video) }
         try encode(dataset, fps: options.videoFPS, crf: options.videoCRF, to: video)
 
-        let source = try MediaSource(url: video)
+        var sourceOptions = SourceOptions()
+        sourceOptions.exportMotionVectors = options.inferEvery > 1 && options.propagate
+        let source = try MediaSource(url: video, options: sourceOptions)
         defer { source.close() }
         let runner = try makeRunner(options, width: source.video.width, height: source.video.height, inFlight: 2)
+        let segmenter = SparseSegmenter<Void>(runner: runner, interval: options.inferEvery, propagate: options.propagate,
+                                              frameWidth: source.video.width, frameHeight: source.video.height)
         var matrix = ConfusionMatrix(classCount: runner.model.classCount)
         var scored = 0
         let started = now()
-        func score(_ results: [Segmentation]) throws(EPRError) {
+        func score(_ results: [SparseSegmenter<Void>.Output]) throws(EPRError) {
             for result in results {
                 let index = result.frame.sequence
                 guard index < dataset.pairs.count else { continue }
@@ -89,9 +97,9 @@ public enum Evaluator {
             }
         }
         while let item = try source.next() {
-            if case .video(let frame) = item { try score(try runner.submit(frame)) }
+            if case .video(let frame) = item { try score(try segmenter.submit((), frame: frame)) }
         }
-        try score(try runner.drain())
+        try score(try segmenter.drain())
         guard scored == dataset.pairs.count else {
             throw EPRError(.internalFailure, "the evaluation video gave \(scored) frames for \(dataset.pairs.count) images")
         }

@@ -59,6 +59,17 @@ public struct LiveSummary: Sendable {
     public let glassToGlass: LatencyHistogram?
 }
 
+/// How the masks of a run came about (the network's own or carried from an earlier frame).
+public struct MaskSummary: Sendable {
+    public let inferEvery: Int
+    /// "mv" (moved by motion vectors) or "none" (reused unchanged).
+    public let propagation: String
+    public let inferred: Int
+    public let carried: Int
+    /// Frames since the network ran, median over all written masks.
+    public let ageMedian: Int
+}
+
 /// What a finished run reports.
 public struct RunSummary: Sendable {
     public let input: String
@@ -75,6 +86,8 @@ public struct RunSummary: Sendable {
     public var live: LiveSummary? = nil
     /// With --preview: its page, the viewers it served and the frames it encoded for them.
     public var preview: (url: String, viewers: Int, frames: Int)? = nil
+    /// With --infer-every above 1: how many masks the network made and how many were carried.
+    public var masks: MaskSummary? = nil
 
     public var fps: Double { wallSeconds > 0 ? Double(framesWritten) / wallSeconds : 0 }
 }
@@ -225,6 +238,11 @@ public final class Pipeline: @unchecked Sendable {
                                  wallSeconds: wall, interrupted: wasInterrupted,
                                  warnings: source.warnings + tee.warnings + graph.mux.warnings,
                                  latencies: latencies, busySeconds: busy)
+        if settings.inferEvery > 1 {
+            summary.masks = MaskSummary(inferEvery: settings.inferEvery, propagation: settings.propagateMasks ? "mv" : "none",
+                                        inferred: stats.framesInferred, carried: stats.framesCarried,
+                                        ageMedian: stats.maskAgeMedian ?? 0)
+        }
         if let preview {
             let served = preview.served
             summary.preview = (preview.pageURL, served.viewers, served.frames)
@@ -273,7 +291,9 @@ public final class Pipeline: @unchecked Sendable {
         scheduler.add(SourceStage(source: source, frames: frames, mux: mux, stats: stats,
                                   frameLimit: live ? nil : settings.maxFrames, stopAt: stopAt,
                                   shouldStop: { [self] in isStopping }))
-        scheduler.add(InferenceStage(runner: runner, frames: frames, segmented: segmented, stats: stats))
+        scheduler.add(InferenceStage(runner: runner, frames: frames, segmented: segmented, stats: stats,
+                                     interval: settings.inferEvery, propagate: settings.propagateMasks,
+                                     frameWidth: source.video.width, frameHeight: source.video.height))
         scheduler.add(ComposeStage(compositor: compositor, segmented: segmented, mux: mux, stats: stats))
         let estimate = source.video.estimatedFrameCount
         let report = progress.map { progress in
@@ -297,6 +317,7 @@ public final class Pipeline: @unchecked Sendable {
             var options = SourceOptions()
             options.decoderThreads = settings.decoderThreads
             options.videoOnly = !settings.audio
+            options.exportMotionVectors = carriesMasks
             return .file(try MediaSource(url: input, options: options))
         }
         let options = liveSourceOptions()
@@ -332,8 +353,12 @@ public final class Pipeline: @unchecked Sendable {
         options.maxReconnects = settings.maxReconnects
         options.decoderThreads = settings.decoderThreads
         options.audio = settings.audio
+        options.exportMotionVectors = carriesMasks
         return options
     }
+
+    /// Frames between network runs are carried by the decoder's motion vectors.
+    private var carriesMasks: Bool { settings.inferEvery > 1 && settings.propagateMasks }
 
     private func snapshot(estimate: Int?, queues: [(String, Int)], dropped: Int, live: LiveStatus?) -> ProgressSnapshot {
         let elapsed = statistics.elapsed

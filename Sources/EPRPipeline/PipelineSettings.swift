@@ -53,6 +53,10 @@ public struct PipelineSettings: Sendable, Equatable {
     public var segmentSeconds: Double?
     /// Which segments to keep; nil = all.
     public var retention: Retention?
+    /// Run the network on every Nth frame; the frames between get its mask carried by the codec's
+    /// motion vectors (`propagateMasks`) or reused unchanged. 1 = every frame.
+    public var inferEvery = 1
+    public var propagateMasks = true
 
     public var maxFrames: Int?
     /// Stop after this many seconds of wall time (live sources; files too).

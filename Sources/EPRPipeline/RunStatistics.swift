@@ -14,6 +14,8 @@ public final class RunStatistics: @unchecked Sendable {
     private var busy: [Stage: Double] = [:]
     private var decoded = 0
     private var written = 0
+    /// Masks handed to the compositor by age (frames since the network ran; index 0 = its own).
+    private var maskAges: [Int] = []
     private let started = now()
 
     public init() {}
@@ -26,6 +28,29 @@ public final class RunStatistics: @unchecked Sendable {
 
     func frameDecoded() { lock.lock(); decoded += 1; lock.unlock() }
     func frameWritten() { lock.lock(); written += 1; lock.unlock() }
+
+    func maskDelivered(age: Int) {
+        lock.lock(); defer { lock.unlock() }
+        if maskAges.count <= age { maskAges += [Int](repeating: 0, count: age + 1 - maskAges.count) }
+        maskAges[age] += 1
+    }
+
+    /// Frames whose mask the network made, and frames that got one carried from an earlier frame.
+    public var framesInferred: Int { lock.lock(); defer { lock.unlock() }; return maskAges.first ?? 0 }
+    public var framesCarried: Int { lock.lock(); defer { lock.unlock() }; return maskAges.dropFirst().reduce(0, +) }
+
+    /// The median mask age in frames (nearest rank), nil before any mask.
+    public var maskAgeMedian: Int? {
+        lock.lock(); defer { lock.unlock() }
+        let total = maskAges.reduce(0, +)
+        guard total > 0 else { return nil }
+        var seen = 0
+        for (age, count) in maskAges.enumerated() {
+            seen += count
+            if 2 * seen >= total { return age }
+        }
+        return maskAges.count - 1
+    }
 
     public var framesDecoded: Int { lock.lock(); defer { lock.unlock() }; return decoded }
     public var framesWritten: Int { lock.lock(); defer { lock.unlock() }; return written }

@@ -16,9 +16,10 @@ struct DecodedFrame: Sendable {
     var capturedAt: Double? = nil
 }
 
-/// A frame with its own mask, ready to blend.
+/// A frame with its mask (the network's own, or carried to it), ready to blend.
 struct SegmentedFrame: Sendable {
-    let segmentation: Segmentation
+    let frame: VideoFrame
+    let labels: LabelMap
     let decodedAt: Double
     var capturedAt: Double? = nil
 }
@@ -97,46 +98,56 @@ final class SourceStage: PipelineStage, @unchecked Sendable {
     func cancel() { source.live?.stop() }
 }
 
-/// Decoded frames -> frames with their masks (preprocess + asynchronous inference, in order).
+/// Decoded frames -> frames with their masks (preprocess + asynchronous inference, in order). With
+/// `interval` above 1 the network runs on every `interval`th frame and the frames between get its
+/// mask carried to them (`SparseSegmenter`); every frame goes on, in order.
 final class InferenceStage: PipelineStage {
     let name = "inference"
-    private let runner: SegmentationRunner
     private let frames: BoundedQueue<DecodedFrame>
     private let segmented: BoundedQueue<SegmentedFrame>
     private let stats: RunStatistics
+    private let runner: SegmentationRunner
+    private let interval: Int
+    private let propagate: Bool
+    private let frameSize: (width: Int, height: Int)
 
     init(runner: SegmentationRunner, frames: BoundedQueue<DecodedFrame>, segmented: BoundedQueue<SegmentedFrame>,
-         stats: RunStatistics) {
+         stats: RunStatistics, interval: Int = 1, propagate: Bool = true, frameWidth: Int, frameHeight: Int) {
         self.runner = runner
         self.frames = frames
         self.segmented = segmented
         self.stats = stats
+        self.interval = interval
+        self.propagate = propagate
+        frameSize = (frameWidth, frameHeight)
     }
 
     var inputs: [any StageQueue] { [frames] }
     var outputs: [any StageQueue] { [segmented] }
 
     func run() throws(EPRError) {
-        // The runner keeps up to `inFlight` frames; their envelopes wait here, oldest first, and
-        // results come back in submission order.
-        var inFlight: [DecodedFrame] = []
-        func forward(_ results: [Segmentation]) -> Bool {
-            for result in results {
-                stats.record(.preprocess, result.preprocessSeconds)
-                stats.record(.infer, result.inferSeconds)
-                stats.record(.postprocess, result.postprocessSeconds)
-                let envelope = inFlight.removeFirst()
-                let item = SegmentedFrame(segmentation: result, decodedAt: envelope.decodedAt, capturedAt: envelope.capturedAt)
-                if !segmented.push(item) { return false }
+        // Mutable state of this thread alone.
+        let segmenter = SparseSegmenter<DecodedFrame>(runner: runner, interval: interval, propagate: propagate,
+                                                      frameWidth: frameSize.width, frameHeight: frameSize.height)
+        func forward(_ ready: [SparseSegmenter<DecodedFrame>.Output]) -> Bool {
+            for item in ready {
+                if let result = item.result {
+                    stats.record(.preprocess, result.preprocessSeconds)
+                    stats.record(.infer, result.inferSeconds)
+                    stats.record(.postprocess, result.postprocessSeconds)
+                }
+                stats.maskDelivered(age: item.age)
+                let e = item.envelope
+                if !segmented.push(SegmentedFrame(frame: e.frame, labels: item.labels, decodedAt: e.decodedAt,
+                                                  capturedAt: e.capturedAt)) { return false }
             }
             return true
         }
         while let item = frames.pop() {
-            inFlight.append(item)
-            guard forward(try runner.submit(item.frame)) else { return }
+            guard forward(try segmenter.submit(item, frame: item.frame)) else { return }
         }
         guard !frames.isCancelled else { return }
-        guard forward(try runner.drain()) else { return }
+        guard forward(try segmenter.drain()) else { return }
         segmented.close()
     }
 }
@@ -163,11 +174,11 @@ final class ComposeStage: PipelineStage {
         var meter = RateMeter()
         while let item = segmented.pop() {
             let started = now()
-            let frame = item.segmentation.frame
+            let frame = item.frame
             let overlay = OverlayStats(fps: meter.tick(at: started), latencyMs: (started - item.decodedAt) * 1000,
                                        frameIndex: frame.sequence)
             // Side-by-side composes into a new, wider frame; the other modes draw in place.
-            let composed = try compositor.compose(frame, labels: item.segmentation.labels, stats: overlay)
+            let composed = try compositor.compose(frame, labels: item.labels, stats: overlay)
             stats.record(.compose, now() - started)
             if !mux.pushVideo(AnnotatedFrame(frame: composed, decodedAt: item.decodedAt, capturedAt: item.capturedAt)) { return }
         }

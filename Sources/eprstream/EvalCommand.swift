@@ -22,6 +22,12 @@ struct EvalCommand: ParsableCommand {
     @Flag(name: .customLong("through-video"), help: "Also encode the frames as 15 fps H.264 and score the decoded video.")
     var throughVideo = false
 
+    @Option(name: .customLong("infer-every"), help: "Through video: run the network on every Nth frame and score the frames between with the carried mask (default 1).")
+    var inferEvery = 1
+
+    @Option(help: "Through video, with --infer-every: mv (masks moved by motion vectors, default) or none (reused unchanged).")
+    var propagate = "mv"
+
     @Option(name: .customLong("save-masks"), help: "Write colourised masks (PNG) into this folder.")
     var saveMasks: String?
 
@@ -45,6 +51,10 @@ struct EvalCommand: ParsableCommand {
         options.inputWidth = settings.inputWidth
         options.preprocessing = settings.preprocessing
         options.saveMasksTo = saveMasks
+        guard inferEvery >= 1 else { throw EPRError(.config, "--infer-every must be 1 or more, got \(inferEvery)") }
+        guard propagate == "mv" || propagate == "none" else { throw EPRError(.config, "--propagate must be mv or none, got '\(propagate)'") }
+        options.inferEvery = inferEvery
+        options.propagate = propagate == "mv"
         let data = try LabelledDataset(root: dataset, list: list)
 
         var results = [try Evaluator.evaluateImages(data, options: options, progress: progressLine("images"))]
@@ -52,7 +62,7 @@ struct EvalCommand: ParsableCommand {
         if throughVideo {
             let video = try Evaluator.evaluateThroughVideo(data, options: options, workDirectory: NSTemporaryDirectory(),
                                                            progress: progressLine("video"))
-            Self.printReport(video, label: "video mIoU")
+            Self.printReport(video, label: inferEvery > 1 ? "video mIoU (network on every \(inferEvery) frames, masks \(propagate == "mv" ? "moved by motion vectors" : "reused"))" : "video mIoU")
             print(String(format: "codec loss: %.2f points (image %.2f, video %.2f)",
                          results[0].meanIoU - video.meanIoU, results[0].meanIoU, video.meanIoU))
             results.append(video)

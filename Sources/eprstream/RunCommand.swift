@@ -58,6 +58,12 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("max-reconnects"), help: "Live input: failed connection attempts in a row to retry before giving up (default: forever).")
     var maxReconnects: Int?
 
+    @Option(name: .customLong("infer-every"), help: "Run the network on every Nth frame; the frames between get its mask moved by the codec's motion vectors (default 1: every frame).")
+    var inferEvery: Int?
+
+    @Option(help: "How frames between network runs get their mask: mv (moved by motion vectors, default) or none (reused unchanged).")
+    var propagate: String?
+
     @Flag(name: .customLong("no-legend"), help: "Do not draw the class legend.")
     var noLegend = false
 
@@ -143,6 +149,14 @@ struct RunCommand: ParsableCommand {
         if let maxReconnects {
             guard maxReconnects >= 0 else { throw EPRError(.config, "--max-reconnects must be 0 or more, got \(maxReconnects)") }
             settings.maxReconnects = maxReconnects
+        }
+        if let inferEvery {
+            guard inferEvery >= 1 else { throw EPRError(.config, "--infer-every must be 1 or more, got \(inferEvery)") }
+            settings.inferEvery = inferEvery
+        }
+        if let propagate {
+            guard propagate == "mv" || propagate == "none" else { throw EPRError(.config, "--propagate must be mv or none, got '\(propagate)'") }
+            settings.propagateMasks = propagate == "mv"
         }
         return settings
     }

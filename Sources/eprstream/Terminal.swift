@@ -59,6 +59,10 @@ enum Terminal {
             }
             if !timing.isEmpty { lines.append("live: " + timing.joined(separator: "; ")) }
         }
+        if let m = s.masks {
+            let how = m.propagation == "mv" ? "carried by motion vectors" : "reused unchanged"
+            lines.append("masks: network on every \(m.inferEvery) frames: \(m.inferred) inferred, \(m.carried) \(how), mask age p50 \(m.ageMedian) frames")
+        }
         lines.append("stage          p50 ms   p95 ms   busy s")
         for stage in Stage.allCases {
             guard let h = s.latencies[stage], h.count > 0 else { continue }

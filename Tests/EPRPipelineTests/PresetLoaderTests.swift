@@ -51,6 +51,19 @@ import Testing
         #expect(options.preprocessing == .host)
     }
 
+    @Test func inferEveryAndPropagationAreRead() throws {
+        var settings = PipelineSettings()
+        #expect(settings.inferEvery == 1 && settings.propagateMasks)
+        try PresetLoader.apply(yaml: "inference:\n  every: 3\n  propagate: none\n", source: "t.yaml", to: &settings)
+        #expect(settings.inferEvery == 3 && !settings.propagateMasks)
+        #expect(throws: EPRError.self) {
+            try PresetLoader.apply(yaml: "inference:\n  every: 0\n", source: "t.yaml", to: &settings)
+        }
+        #expect(throws: EPRError.self) {
+            try PresetLoader.apply(yaml: "inference:\n  propagate: flow\n", source: "t.yaml", to: &settings)
+        }
+    }
+
     @Test func unknownKeyIsNamed() {
         var settings = PipelineSettings()
         #expect {

@@ -99,6 +99,28 @@ import Testing
         print(String(format: "eval through video, 6 frames: graph %.3f, host %.3f mIoU", gv.meanIoU, hv.meanIoU))
     }
 
+    /// The network on every 3rd of 15 consecutive val frames: masks carried by motion vectors
+    /// score at least as well as the last mask reused unchanged, and every frame is scored.
+    @Test func motionVectorsCarryMasksAtLeastAsWellAsReuse() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let names = (0..<15).map { String(format: "0016E5_%05d", 7959 + 2 * $0) }
+        let list = try Self.writeList(names, in: dir)
+        var video: [String: Double] = [:]
+        for mode in ["mv", "none"] {
+            let json = dir.appendingPathComponent("\(mode).json").path
+            let result = try run(Repo.binary, ["eval", "--dataset", Repo.camvid.path, "--list", list, "--model", Self.fp32Model,
+                                               "--through-video", "--infer-every", "3", "--propagate", mode, "--json", json])
+            #expect(result.status == 0, "stderr: \(result.stderr)")
+            let output = try JSONDecoder().decode(Output.self, from: Data(contentsOf: URL(fileURLWithPath: json)))
+            let scored = try #require(output.video)
+            #expect(scored.images == names.count)
+            video[mode] = scored.meanIoU
+        }
+        let mv = try #require(video["mv"]), reuse = try #require(video["none"])
+        #expect(mv >= reuse, "mIoU with motion vectors \(mv), reused \(reuse)")
+    }
+
     @Test func badDatasetPathsAreClearErrors() throws {
         let dir = try Repo.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

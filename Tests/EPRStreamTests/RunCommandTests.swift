@@ -107,4 +107,31 @@ import Testing
         #expect(result.stdout.contains("272x480"))
         #expect(try Probe.video(output).frames == 5)
     }
+
+    /// The network on every 3rd frame: every frame is still written, at its own timestamp, and
+    /// the summary counts ceil(40 / 3) = 14 network masks and 26 carried ones (ages 0, 1, 2).
+    @Test func inferEveryWritesEveryFrameAtItsTimestamp() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let output = dir.appendingPathComponent("every3.mp4").path
+        let result = try run(Repo.binary, ["run", Repo.dashcam, "-o", output, "--max-frames", "40",
+                                           "--infer-every", "3", "--quiet"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stdout.contains("40 frames"))
+        #expect(result.stdout.contains("14 inferred, 26 carried by motion vectors, mask age p50 1 frames"), "\(result.stdout)")
+        func times(_ path: String) throws -> [String] {
+            try Probe.ffprobe(["-select_streams", "v:0", "-show_entries", "frame=pts_time", "-of", "csv=p=0", path])
+                .split(separator: "\n").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: ", ")) }.filter { !$0.isEmpty }
+        }
+        let written = try times(output)
+        #expect(written.count == 40)
+        #expect(written == Array(try times(Repo.dashcam).prefix(40)))
+        #expect(try Probe.decodeErrors(output).isEmpty)
+
+        let reused = try run(Repo.binary, ["run", Repo.dashcam, "-o", output, "--max-frames", "7",
+                                           "--infer-every", "2", "--propagate", "none", "--quiet"])
+        #expect(reused.status == 0, "stderr: \(reused.stderr)")
+        #expect(reused.stdout.contains("4 inferred, 3 reused unchanged"), "\(reused.stdout)")
+        #expect(try Probe.video(output).frames == 7)
+    }
 }

@@ -1,0 +1,71 @@
+import EPRCore
+import EPRInference
+
+/// Runs the network on every `interval`th frame and gives every frame a mask, in frame order: the
+/// frames between get the latest network mask carried by their motion vectors (`MaskPropagator`),
+/// or reused as it is without `propagate`. A carried frame waits here until the result it is
+/// carried from is back: at most `runner.inFlight` x `interval` frames. One thread drives it.
+final class SparseSegmenter<Envelope> {
+    /// A frame's mask, with the network's own result when it ran on this frame.
+    struct Output {
+        let envelope: Envelope
+        let frame: VideoFrame
+        let labels: LabelMap
+        /// Frames since the network ran (0: `result` is this frame's).
+        let age: Int
+        let result: Segmentation?
+    }
+
+    private let runner: SegmentationRunner
+    private let interval: Int
+    private let propagate: Bool
+    private var propagator: MaskPropagator
+    private var waiting: [(envelope: Envelope, frame: VideoFrame, inferred: Bool)] = []
+    private var results: [Segmentation] = []
+    private var sinceInferred: Int
+
+    init(runner: SegmentationRunner, interval: Int, propagate: Bool, frameWidth: Int, frameHeight: Int) {
+        self.runner = runner
+        self.interval = max(1, interval)
+        self.propagate = propagate
+        sinceInferred = self.interval
+        propagator = MaskPropagator(frameWidth: frameWidth, frameHeight: frameHeight)
+    }
+
+    /// Takes the next frame; returns the frames (this or earlier ones) whose masks are ready.
+    func submit(_ envelope: Envelope, frame: VideoFrame) throws(EPRError) -> [Output] {
+        let infer = sinceInferred >= interval
+        sinceInferred = infer ? 1 : sinceInferred + 1
+        waiting.append((envelope, frame, infer))
+        if infer { results += try runner.submit(frame) }
+        return resolve()
+    }
+
+    /// Waits for the network's outstanding results; returns every frame still waiting.
+    func drain() throws(EPRError) -> [Output] {
+        results += try runner.drain()
+        return resolve()
+    }
+
+    private func resolve() -> [Output] {
+        var out: [Output] = []
+        while let head = waiting.first {
+            var result: Segmentation?
+            let labels: LabelMap
+            if head.inferred {
+                guard !results.isEmpty else { break }
+                let fresh = results.removeFirst()
+                propagator.reset(to: fresh.labels)
+                labels = fresh.labels
+                result = fresh
+            } else {
+                // The first frame is always inferred, so an earlier mask exists.
+                guard let carried = propagator.advance(by: propagate ? head.frame.motion : nil) else { break }
+                labels = carried
+            }
+            waiting.removeFirst()
+            out.append(Output(envelope: head.envelope, frame: head.frame, labels: labels, age: propagator.age, result: result))
+        }
+        return out
+    }
+}
