@@ -127,11 +127,29 @@ import Testing
         #expect(result.status == 128 + signal, "stderr: \(result.stderr)")
         #expect(result.stderr.contains("finishing the output"), "stderr: \(result.stderr)")
         #expect(result.stdout.hasPrefix("interrupted"), "stdout: \(result.stdout)")
-        let frames = try Probe.video(output).frames
-        #expect(frames > 0 && frames < 221 * 6)
+        let video = try Probe.video(output)
+        #expect(video.frames > 0 && video.frames < 221 * 6)
         #expect(try Probe.decodeErrors(output).isEmpty)
+        let audio = try #require(try Probe.audio(output))
+        #expect(audio.duration <= video.duration + 0.05, "audio \(audio.duration) s, video \(video.duration) s")
         let partials = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains(".partial-") }
         #expect(partials.isEmpty, "left behind: \(partials)")
+    }
+
+    /// The dashcam clip's demuxer reads audio about a second ahead of the video: it is cut where
+    /// the last frame ends (was: video 0.40 s, audio 1.37 s).
+    @Test func audioStopsWhereMaxFramesStopsTheVideo() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let output = dir.appendingPathComponent("first10.mp4").path
+        let result = try run(Repo.binary, ["run", Repo.dashcam, "-o", output, "--max-frames", "10"] + Self.small, timeout: 120)
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let video = try Probe.video(output)
+        let audio = try #require(try Probe.audio(output))
+        #expect(video.frames == 10)
+        #expect(audio.duration <= video.duration + 0.05 && audio.duration >= video.duration - 0.05,
+                "audio \(audio.duration) s, video \(video.duration) s")
+        #expect(try Probe.decodeErrors(output).isEmpty)
     }
 
     // MARK: - Leftovers of dead runs
