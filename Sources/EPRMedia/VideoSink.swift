@@ -19,8 +19,9 @@ public protocol VideoOutput: AnyObject {
 
 /// Encodes frames to H.264 (libx264, yuv420p) and muxes them, with the source's audio streams
 /// copied untouched, into a file whose format follows the extension (mp4 when unknown).
-/// The file is written under a temporary name next to the target and renamed by `finish()`, so
-/// the target path never holds a half-written file. Not thread-safe: one owner at a time.
+/// A regular file is written under a temporary name next to the target and renamed by `finish()`,
+/// so the target path never holds a half-written file; `-` (stdout), a FIFO or a device is written
+/// in place as a fragmented stream and never renamed over. Not thread-safe: one owner at a time.
 public final class VideoSink: VideoOutput {
     public let path: String
     /// Frames accepted by `write(_:)` so far.
@@ -43,6 +44,10 @@ public final class VideoSink: VideoOutput {
     private var droppedAudio = 0
     private var lastVideoDTS: Int64?
     private let isNetwork: Bool
+    /// stdout, a FIFO or a device: written in place, never unlinked or renamed.
+    private let isStream: Bool
+    /// Written at the target itself (network, stream, live recording) rather than temp + rename.
+    private let inPlace: Bool
     private let interrupt: InterruptDeadline?
 
     /// rtsp://, rtmp://, srt://, udp://: outputs FFmpeg publishes to rather than a file.
@@ -70,9 +75,10 @@ public final class VideoSink: VideoOutput {
         // A network output (rtsp://...) is published as it goes; a live recording is written in
         // place (fragmented) so that a crash still leaves a playable file; otherwise temp + rename.
         isNetwork = VideoSink.isNetworkURL(path)
-        let dir = target.deletingLastPathComponent().path
-        tempPath = isNetwork || options.live ? path
-            : dir + "/." + target.lastPathComponent + ".partial-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        isStream = !isNetwork && OutputTarget.isStream(path)
+        inPlace = isNetwork || isStream || options.live
+        tempPath = inPlace ? OutputTarget.ioName(path) : OutputTarget.partialName(for: target)
+        if !inPlace { OutputTarget.removeStalePartials(of: target) }
         interrupt = options.interrupt
 
         guard video.width > 0, video.height > 0 else {
@@ -151,14 +157,14 @@ public final class VideoSink: VideoOutput {
         if fmt.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 {
             ret = avio_open(&fmt.pointee.pb, tempPath, AVIO_FLAG_WRITE)
             if ret < 0 { throw EPRError(.output, "cannot write \(path): \(ffmpegErrorString(ret))") }
-            tempCreated = !isNetwork
+            tempCreated = !isNetwork && !isStream
         }
         var muxOptions: OpaquePointer?
         let formatName = String(cString: fmt.pointee.oformat.pointee.name)
         let isMOV = formatName == "mp4" || formatName == "mov" || formatName == "ipod"
-        if options.live && isMOV {
+        if (options.live || isStream) && isMOV {
             av_dict_set(&muxOptions, "movflags", "+frag_keyframe+empty_moov+default_base_moof", 0)
-        } else if options.faststart && !isNetwork {
+        } else if options.faststart && !isNetwork && !isStream {
             av_dict_set(&muxOptions, "movflags", "+faststart", 0)
         }
         if formatName == "rtsp" { av_dict_set(&muxOptions, "rtsp_transport", "tcp", 0) }
@@ -241,7 +247,7 @@ public final class VideoSink: VideoOutput {
             ret = avio_closep(&fmt.pointee.pb)
             if ret < 0 { throw fail(EPRError(.output, "cannot write \(path): \(ffmpegErrorString(ret))")) }
         }
-        if tempPath != path, rename(tempPath, path) != 0 {
+        if !inPlace, rename(tempPath, path) != 0 {
             let reason = String(cString: strerror(errno))
             throw fail(EPRError(.output, "cannot write \(path): \(reason)"))
         }
@@ -288,14 +294,15 @@ public final class VideoSink: VideoOutput {
 
     private func discard() {
         // A live recording written in place keeps what it has (fragments already on disk play).
-        let keep = tempPath == path && !isNetwork && framesWritten > 0
+        // A stream (stdout, FIFO, device) is never unlinked: it is not ours.
+        let keep = inPlace && !isNetwork && framesWritten > 0
         if let fmt = formatContext {
             // A network muxer closes its connections in the trailer (RTSP: TEARDOWN), best effort.
-            if keep || isNetwork { interrupt?.arm(); _ = av_write_trailer(fmt) }
+            if keep || isNetwork || isStream { interrupt?.arm(); _ = av_write_trailer(fmt) }
             if fmt.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 { avio_closep(&fmt.pointee.pb) }
         }
         releaseContexts()
-        if !keep && !isNetwork { unlink(tempPath) }
+        if !keep && !isNetwork && !isStream { unlink(tempPath) }
         state = .failed
     }
 

@@ -31,6 +31,8 @@ public final class InterleavingQueue<Video: Sendable, Audio: Sendable>: @uncheck
     private var cancelled = false
     private var droppedAudio = 0
     private var audioAhead = 0
+    /// Audio from this time on is dropped (`cutAudio(at:)`).
+    private var audioCut: Double?
     private var videoHighWater = 0
     private let condition = NSCondition()
 
@@ -70,6 +72,7 @@ public final class InterleavingQueue<Video: Sendable, Audio: Sendable>: @uncheck
             condition.wait()
         }
         guard !cancelled && !audioEnded else { return false }
+        if let cut = audioCut, let t = audioTime(item), t >= cut { return true }
         audio.append(item)
         condition.broadcast()
         return true
@@ -77,6 +80,16 @@ public final class InterleavingQueue<Video: Sendable, Audio: Sendable>: @uncheck
 
     /// No more video (the compositor is done); what is queued still comes out.
     public func endVideo() { condition.lock(); videoEnded = true; condition.broadcast(); condition.unlock() }
+    /// Drops audio from `seconds` on, queued or still to come: a run stopped early (--max-frames,
+    /// --duration, a signal) ends its audio where its video ends. Audio waits here for the video of
+    /// its time, so what lies past the last frame is still queued.
+    public func cutAudio(at seconds: Double) {
+        condition.lock(); defer { condition.unlock() }
+        audioCut = seconds
+        audio.removeAll { audioTime($0).map { $0 >= seconds } ?? false }
+        condition.broadcast()
+    }
+
     /// No more audio (the source is done).
     public func endAudio() { condition.lock(); audioEnded = true; condition.broadcast(); condition.unlock() }
 

@@ -140,6 +140,10 @@ public final class Pipeline: @unchecked Sendable {
         guard output != nil || settings.previewAddress != nil else {
             throw EPRError(.config, "no output: give -o FILE|URL, --preview PORT, or both")
         }
+        // Refused before anything is opened: writing there would destroy the input.
+        if let output, OutputTarget.isSameFile(output, as: input) {
+            throw EPRError(.config, "output \(output) is the input file \(input): refusing to overwrite it, choose another -o")
+        }
         let runStarted = now()
 
         // The source: a file (blocking) or a live stream (reconnecting); either may bring audio.

@@ -74,12 +74,15 @@ final class SourceStage: PipelineStage, @unchecked Sendable {
     func run() throws(EPRError) {
         let live = source.live
         var count = 0
+        var videoEnd: Double?
+        var reachedEnd = false
         while !shouldStop(), frameLimit.map({ count < $0 }) ?? true {
             if let stopAt, now() >= stopAt { break }
             let started = now()
-            guard let item = try source.next() else { break }
+            guard let item = try source.next() else { reachedEnd = true; break }
             switch item {
             case .video(let frame):
+                videoEnd = frame.seconds + Double(frame.duration) * av_q2d(frame.timeBase)
                 let decodedAt = now()
                 if live == nil { stats.record(.decode, decodedAt - started) }  // live: mostly network wait
                 stats.frameDecoded()
@@ -90,6 +93,8 @@ final class SourceStage: PipelineStage, @unchecked Sendable {
                 if !mux.pushAudio(packet) { return }
             }
         }
+        // A file stopped early: its audio ends with the last frame (the demuxer read ahead).
+        if live == nil, !reachedEnd, let videoEnd { mux.cutAudio(at: videoEnd) }
         frames.close()
         mux.endAudio()
     }

@@ -14,7 +14,7 @@ struct RunCommand: ParsableCommand {
     @Argument(help: "Input video file (mp4, mkv, mov, avi, ...) or live stream (rtsp://HOST:PORT/PATH).")
     var input: String
 
-    @Option(name: .shortAndLong, help: "Output file (.mp4 or .mkv; fragmented MP4 for live input) or rtsp://HOST:PORT/PATH to publish.")
+    @Option(name: .shortAndLong, help: "Output file (.mp4 or .mkv; fragmented MP4 for live input), - for stdout, a FIFO or device (fragmented MP4, in place), or rtsp://HOST:PORT/PATH to publish.")
     var output: String?
 
     @Option(help: ArgumentHelp("Also serve the annotated video to web browsers: PORT or HOST:PORT (default host 127.0.0.1; 0.0.0.0:PORT for other machines). Open http://HOST:PORT/.", valueName: "[HOST:]PORT"))
@@ -28,7 +28,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("How to show the mask: blend (default), mask (class colours alone), side-by-side (original and blend; stacked for portrait input), contours (class boundaries).", valueName: "blend|mask|side-by-side|contours"))
     var overlay: String?
 
-    @Option(help: "Overlay opacity, 0...1 (default 0.5).")
+    // `.unconditional` on numeric options: "-1" is read as the value (then range-checked with a
+    // clear error) rather than as a flag ("Missing value").
+    @Option(parsing: .unconditional, help: "Overlay opacity, 0...1 (default 0.5).")
     var alpha: Float?
 
     @Option(help: ArgumentHelp("Draw only these classes (names or ids, comma-separated); the rest of the picture is left untouched.", valueName: "Road,Car,..."))
@@ -37,7 +39,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Class names and colours: one 'name r,g,b' line per class, or JSON [{\"name\": ..., \"color\": [r, g, b]}]. Default: the model's.", valueName: "FILE"))
     var palette: String?
 
-    @Option(name: .customLong("max-frames"), help: "Stop after N frames (live input: N annotated frames written).")
+    @Option(name: .customLong("max-frames"), parsing: .unconditional, help: "Stop after N frames (live input: N annotated frames written).")
     var maxFrames: Int?
 
     @Option(help: ArgumentHelp("Record the output in files of this many seconds, NAME-YYYYmmdd-HHMMSS.mp4 beside -o NAME.mp4 (UTC), each starting at a keyframe.", valueName: "SECONDS"))
@@ -46,16 +48,16 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("With --segment: keep the newest N segments, or those younger than an age (90s, 30m, 24h, 7d).", valueName: "N|AGE"))
     var retain: String?
 
-    @Option(help: "Stop after this many seconds (live input).")
+    @Option(parsing: .unconditional, help: "Stop after this many seconds (live input).")
     var duration: Double?
 
     @Option(name: .customLong("rtsp-transport"), help: "RTSP input transport: tcp (default) or udp.")
     var rtspTransport: String?
 
-    @Option(name: .customLong("stall-timeout"), help: "Live input: seconds any network call may block, and silence before reconnecting (default 5).")
+    @Option(name: .customLong("stall-timeout"), parsing: .unconditional, help: "Live input: seconds any network call may block, and silence before reconnecting (default 5).")
     var stallTimeout: Double?
 
-    @Option(name: .customLong("max-reconnects"), help: "Live input: failed connection attempts in a row to retry before giving up (default: forever).")
+    @Option(name: .customLong("max-reconnects"), parsing: .unconditional, help: "Live input: failed connection attempts in a row to retry before giving up (default: forever).")
     var maxReconnects: Int?
 
     @Option(name: .customLong("infer-every"), help: "Run the network on every Nth frame; the frames between get its mask moved by the codec's motion vectors (default 1: every frame).")
@@ -170,6 +172,7 @@ struct RunCommand: ParsableCommand {
         let summary = try pipeline.run { progress.update($0) }
         progress.finish()
         for warning in summary.warnings { Terminal.warn(warning) }
-        Terminal.printSummary(summary)
+        Terminal.printSummary(summary, toStandardError: output == "-")
+        if let signo = interrupt.signalReceived { Foundation.exit(128 + signo) }   // finalised, but stopped early
     }
 }

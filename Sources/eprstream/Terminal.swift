@@ -35,7 +35,8 @@ enum Terminal {
 
     static let startTime = Date()
 
-    static func printSummary(_ s: RunSummary) {
+    /// The summary goes to stdout, or to stderr when stdout carries the video (`-o -`).
+    static func printSummary(_ s: RunSummary, toStandardError: Bool = false) {
         var lines: [String] = []
         lines.append("\(s.interrupted ? "interrupted" : "done"): \(s.framesWritten) frames -> \(s.output)")
         lines.append(String(format: "time %.2f s, %.1f fps end to end, model %@ at %dx%d, dropped %d",
@@ -70,7 +71,8 @@ enum Terminal {
                 + String(format: " %8.2f %8.2f %8.2f", h.percentile(0.5) * 1000, h.percentile(0.95) * 1000,
                          s.busySeconds[stage] ?? 0))
         }
-        print(lines.joined(separator: "\n"))
+        let text = lines.joined(separator: "\n")
+        if toStandardError { FileHandle.standardError.write(Data((text + "\n").utf8)) } else { print(text) }
     }
 }
 
@@ -127,26 +129,46 @@ final class ProgressPrinter: @unchecked Sendable {
     }
 }
 
-/// Ctrl-C asks the pipeline to stop cleanly (the output is finalised); a second Ctrl-C quits.
-final class InterruptHandler: @unchecked Sendable {
-    private let source: DispatchSourceSignal
-    private var count = 0
+/// Ctrl-C, SIGTERM (docker stop, systemd, Kubernetes) and SIGHUP ask the pipeline to stop
+/// cleanly (the output is finalised); a second signal quits at once. The run then exits
+/// 128 + the first signal's number, so scripts can tell it from a complete run.
+final class InterruptHandler: @unchecked Sendable {   // `first` is only touched under `lock`
+    private static let signals = [SIGINT, SIGTERM, SIGHUP]
+    private let sources: [DispatchSourceSignal]
+    private let lock = NSLock()
+    private var first: Int32?
 
     init(onInterrupt: @escaping @Sendable () -> Void) {
-        signal(SIGINT, SIG_IGN)
-        source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        source.setEventHandler { [unowned self] in
-            count += 1
-            if count > 1 { exit(130) }
-            Terminal.warn("interrupted: finishing the output (Ctrl-C again to quit at once)")
-            onInterrupt()
+        let queue = DispatchQueue(label: "eprstream.signals")
+        sources = Self.signals.map { signo in
+            signal(signo, SIG_IGN)
+            return DispatchSource.makeSignalSource(signal: signo, queue: queue)
         }
-        source.resume()
+        for (source, signo) in zip(sources, Self.signals) {
+            source.setEventHandler { [unowned self] in received(signo, onInterrupt) }
+            source.resume()
+        }
+    }
+
+    /// The first signal received, if any.
+    var signalReceived: Int32? { lock.lock(); defer { lock.unlock() }; return first }
+
+    private func received(_ signo: Int32, _ onInterrupt: @Sendable () -> Void) {
+        lock.lock(); let earlier = first; if earlier == nil { first = signo }; lock.unlock()
+        if earlier != nil { exit(128 + signo) }
+        if signo == SIGINT {
+            Terminal.warn("interrupted: finishing the output (Ctrl-C again to quit at once)")
+        } else {
+            Terminal.warn("\(signo == SIGTERM ? "SIGTERM" : "SIGHUP") received: finishing the output (a second signal quits at once)")
+        }
+        onInterrupt()
     }
 
     func restore() {
-        source.cancel()
-        signal(SIGINT, SIG_DFL)
+        for (source, signo) in zip(sources, Self.signals) {
+            source.cancel()
+            signal(signo, SIG_DFL)
+        }
     }
 }
 
@@ -158,6 +180,10 @@ enum ModelLocator {
     static func resolve(_ value: String?) throws(EPRError) -> String {
         guard let value else { return try ShippedModels.locate(ShippedModels.defaultName, roots: roots()) }
         let looksLikeAFile = value.contains("/") || value.hasSuffix(".xml") || value.hasSuffix(".onnx")
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: value, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw EPRError(.model, "--model \(value) is a directory: give a model file (.xml or .onnx) or a shipped model's name")
+        }
         if looksLikeAFile || FileManager.default.fileExists(atPath: value) { return value }
         return try ShippedModels.locate(value, roots: roots())   // a shipped name, or "unknown model"
     }

@@ -33,6 +33,21 @@ private func describe(_ item: Interleaved<Double, Double>?) -> String {
         #expect(order == ["a0.0", "v0.2", "a0.5", "a1.0", "v1.2", "a1.5"])
     }
 
+    /// A run stopped early: audio from the cut on, queued or pushed later, never comes out.
+    @Test func audioCutAtTheLastFrameEndsWithIt() {
+        let queue = makeQueue()
+        for t in [0.0, 0.3, 0.6, 0.9] { queue.pushAudio(t) }
+        queue.pushVideo(0.0)
+        queue.pushVideo(0.4)
+        queue.cutAudio(at: 0.5)
+        queue.pushAudio(1.2)
+        queue.endVideo()
+        queue.endAudio()
+        var order: [String] = []
+        while let item = queue.pop() { order.append(describe(item)) }
+        #expect(order == ["v0.0", "a0.0", "a0.3", "v0.4"])   // a tie: the picture first
+    }
+
     @Test func videoNeverWaitsForAudio() {
         let queue = makeQueue()
         queue.pushVideo(0)

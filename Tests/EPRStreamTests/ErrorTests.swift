@@ -128,4 +128,25 @@ import Testing
         try expectFailure(["run", Repo.dashcam, "-o", "/tmp/x.mp4", "--alpha", "3"], status: 64, mentions: "--alpha")
         try expectFailure(["run", Repo.dashcam, "-o", "/tmp/x.mp4", "--input-size", "100x100"], status: 64, mentions: "100x100")
     }
+
+    /// A negative number is the flag's value, checked like any other (not "Missing value").
+    @Test func negativeFlagValues() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("o.mp4").path
+        try expectFailure(["run", Repo.dashcam, "-o", out, "--alpha", "-0.5"], status: 64,
+                          mentions: "--alpha must be between 0 and 1, got -0.5", output: out)
+        try expectFailure(["run", Repo.dashcam, "-o", out, "--max-frames", "-5"], status: 64,
+                          mentions: "--max-frames must be positive, got -5", output: out)
+        try expectFailure(["run", Repo.dashcam, "-o", out, "--duration", "-1"], status: 64,
+                          mentions: "--duration must be positive", output: out)
+    }
+
+    @Test func modelThatIsADirectory() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("o.mp4").path
+        try expectFailure(["run", Repo.dashcam, "-o", out, "--model", dir.path], status: 78,
+                          mentions: "--model \(dir.path) is a directory", output: out)
+    }
 }

@@ -130,7 +130,9 @@ import Testing
         do { let errors = try Probe.decodeErrors(output); #expect(errors.isEmpty, "\(errors)") }
     }
 
-    @Test func ctrlCEndsALiveRunWithAPlayableFile() throws {
+    /// Ctrl-C, and SIGTERM as `docker stop` sends it: both finalise the recording.
+    @Test(arguments: [SIGINT, SIGTERM])
+    func signalEndsALiveRunWithAPlayableFile(signal: Int32) throws {
         let model = try LiveFixtures.model()
         let server = try RTSPServer(args: ["--file", Repo.dashcam, "--loops", "3"])
         defer { server.terminate() }
@@ -144,9 +146,9 @@ import Testing
             line.hasPrefix("progress: ") && (Int(line.dropFirst(10).prefix { $0.isNumber }) ?? 0) > 10
         }
         #expect(written != nil, "stderr: \(running.stderrText)")
-        running.interrupt()
+        running.send(signal)
         let result = try running.wait(timeout: 40)
-        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.status == 128 + signal, "stderr: \(result.stderr)")
         #expect(result.stdout.hasPrefix("interrupted"), "stdout: \(result.stdout)")
         #expect(try Probe.video(output).frames > 10)
         do { let errors = try Probe.decodeErrors(output); #expect(errors.isEmpty, "\(errors)") }

@@ -224,6 +224,9 @@ final class LiveRun: @unchecked Sendable {
     /// Ctrl-C.
     func interrupt() { if process.isRunning { process.interrupt() } }
 
+    /// Any signal (SIGTERM, SIGHUP, ...).
+    func send(_ signal: Int32) { if process.isRunning { Foundation.kill(process.processIdentifier, signal) } }
+
     func kill() {
         if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
     }
