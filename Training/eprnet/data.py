@@ -1,8 +1,6 @@
 """CamVid and Cityscapes loading and augmentation (numpy + PIL; torch only at the batching edge)."""
 import glob
 import os
-import queue
-import threading
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -196,47 +194,3 @@ def train_batches(images, labels, batch, crop, rng, colour=False, void=VOID_LABE
             ys.append(lb.astype(np.int64))
         yield np.stack(xs), np.stack(ys)
 
-
-class Prefetch:
-    """Runs a batch generator on its own thread, `depth` batches ahead (a bounded queue), so
-    augmentation overlaps the training step (numpy and PIL release the GIL). The batches and
-    their order are the generator's own: prefetching changes nothing but the timing."""
-
-    _END = object()
-
-    def __init__(self, batches, depth=2):
-        self._queue = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._fill, args=(batches,), daemon=True)
-        self._thread.start()
-
-    def _fill(self, batches):
-        try:
-            for item in batches:
-                if not self._put(item):
-                    return
-            self._put(self._END)
-        except BaseException as e:  # re-raised on the training thread
-            self._put(e)
-
-    def _put(self, item):
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def __iter__(self):
-        try:
-            while True:
-                item = self._queue.get()
-                if item is self._END:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            self._stop.set()
-            self._thread.join()

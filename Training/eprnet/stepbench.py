@@ -1,5 +1,5 @@
-"""Where a CPU training step goes: augmentation, forward + backward + SGD, and the images/s of
-the training loop with augmentation inline vs prefetched on its own thread (data.Prefetch).
+"""Where a CPU training step goes: augmentation (with and without the photometric step),
+forward + backward + SGD, and the images/s of the whole training loop.
 
     python -m eprnet.stepbench --model eprnet --threads 2 --steps 6
 
@@ -62,22 +62,22 @@ def main(argv=None):
         step(*fixed)
         compute.append(time.perf_counter() - t)
 
-    def loop(prefetch):
-        it = batches(True)
+    def loop():
         t = time.perf_counter()
         n = 0
-        for x, y in (data.Prefetch(it) if prefetch else it):
+        for x, y in batches(True):
             step(x, y)
             n += len(x)
         return n / (time.perf_counter() - t)
 
-    inline, prefetched = loop(False), loop(True)
+    images_per_s = loop()
     med = statistics.median
     print("machine: %s; torch %s; %s, batch %d, crop %dx%d" % (
         machine("cpu", args.threads), torch.__version__, args.model, args.batch, *crop))
     print("augment a batch: %.3f s (scale/crop/flip), %.3f s (+ photometric)" % (med(augment_plain), med(augment_colour)))
     print("forward + backward + SGD: %.3f s" % med(compute))
-    print("training loop: %.2f images/s inline, %.2f images/s prefetched (%.2fx)" % (inline, prefetched, prefetched / inline))
+    print("training loop: %.2f images/s (augmentation is %.1f%% of a step)" % (
+        images_per_s, 100 * med(augment_colour) / (med(augment_colour) + med(compute))))
 
 
 if __name__ == "__main__":

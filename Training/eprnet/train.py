@@ -251,7 +251,7 @@ def main(argv=None):
         loss_sum, n = 0.0, 0
         batches = data.train_batches(tr_img, tr_lbl, args.batch, tuple(args.crop), rng, colour=args.photometric,
                                      void=labels.void_label)
-        for step, (x, y) in enumerate(data.Prefetch(batches)):
+        for step, (x, y) in enumerate(batches):
             lr = poly_lr(args.lr, epoch * steps + step, total_it, args.poly)
             for g in opt.param_groups:
                 g["lr"] = lr

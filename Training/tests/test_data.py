@@ -112,32 +112,6 @@ def test_photometric_recolours_but_keeps_geometry_and_labels():
     assert changed == 10
 
 
-def test_prefetch_yields_the_generators_batches_in_order_and_passes_errors_on():
-    assert list(data.Prefetch(iter(range(7)), depth=2)) == list(range(7))
-
-    def failing():
-        yield 1
-        raise ValueError("bad frame")
-    got = []
-    try:
-        for b in data.Prefetch(failing()):
-            got.append(b)
-    except ValueError as e:
-        assert str(e) == "bad frame"
-    else:
-        raise AssertionError("the generator's error was lost")
-    assert got == [1]
-
-
-def test_prefetch_stops_its_thread_when_the_consumer_leaves_early():
-    import threading
-    before = threading.active_count()
-    for b in data.Prefetch(iter(range(1000)), depth=1):
-        if b == 2:
-            break
-    assert threading.active_count() == before
-
-
 def test_photometric_leaves_the_padding_at_the_mean_colour():
     img = np.full((20, 30, 3), 200, np.uint8)
     lbl = np.zeros((20, 30), np.uint8)
