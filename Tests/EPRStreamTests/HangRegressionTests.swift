@@ -56,9 +56,7 @@ import Testing
         let dir = try Repo.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let port = try LiveFixtures.freePort()
-        let receiver = try LiveRun(["-v", "error", "-rtsp_flags", "listen", "-timeout", "30",
-                                    "-i", "rtsp://127.0.0.1:\(port)/annotated", "-c", "copy", "-y",
-                                    dir.appendingPathComponent("received.mkv").path], executable: "/usr/bin/ffmpeg")
+        let receiver = try LiveFixtures.rtspReceiver(port: port, saving: dir.appendingPathComponent("received.mkv").path)
         defer { receiver.kill() }
         Thread.sleep(forTimeInterval: 1.5)   // the receiver takes one connection: no probing it
 

@@ -197,9 +197,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let received = dir.appendingPathComponent("received.mkv").path
         let port = try LiveFixtures.freePort()
-        let receiver = try LiveRun(["-v", "error", "-rtsp_flags", "listen", "-timeout", "30",
-                                    "-i", "rtsp://127.0.0.1:\(port)/annotated", "-c", "copy", "-y", received],
-                                   executable: "/usr/bin/ffmpeg")
+        let receiver = try LiveFixtures.rtspReceiver(port: port, saving: received)
         defer { receiver.kill() }
         Thread.sleep(forTimeInterval: 1.5)   // the receiver takes one connection: no probing it
 
@@ -222,8 +220,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let port = try LiveFixtures.freePort()
         func receiver(_ name: String) throws -> LiveRun {
-            try LiveRun(["-v", "error", "-rtsp_flags", "listen", "-timeout", "30", "-i", "rtsp://127.0.0.1:\(port)/annotated",
-                         "-c", "copy", "-y", dir.appendingPathComponent(name).path], executable: "/usr/bin/ffmpeg")
+            try LiveFixtures.rtspReceiver(port: port, saving: dir.appendingPathComponent(name).path)
         }
         let first = try receiver("first.mkv")
         defer { first.kill() }
@@ -312,6 +309,13 @@ enum LiveFixtures {
             throw TestFailure("no model for the live tests (looked for \(candidates.joined(separator: ", ")))")
         }
         return found
+    }
+
+    /// ffmpeg as an RTSP server that takes one publisher on PORT/annotated and copies what it
+    /// sends into `path`.
+    static func rtspReceiver(port: Int, saving path: String) throws -> LiveRun {
+        try LiveRun(["-v", "error", "-rtsp_flags", "listen", "-timeout", "30", "-i", "rtsp://127.0.0.1:\(port)/annotated",
+                     "-c", "copy", "-y", path], executable: "/usr/bin/ffmpeg")
     }
 
     /// A TCP port nothing listens on right now.
