@@ -3,6 +3,7 @@
 #   eprstream bench --json        (runner alone, decode + encode, full pipeline)
 #   OpenVINO Python API           (model only, .venv-ov)
 #   ONNX Runtime                  (model only, Benchmarks/.venv)
+#   skilled Python script         (OpenCV -> OpenVINO int8, normalisation in the graph, 2 async requests -> argmax -> blend -> VideoWriter)
 #   typical Python script         (OpenCV -> resize -> ONNX Runtime -> argmax -> blend -> VideoWriter)
 # then writes Benchmarks/results.md and Benchmarks/results.png.
 #
@@ -28,10 +29,12 @@ for f in "$CLIP" "$MODEL_INT8" "$MODEL_ONNX"; do
 done
 [[ -x $ROOT/.venv-ov/bin/python ]] || { echo "missing .venv-ov: run scripts/setup.sh" >&2; exit 69; }
 
-# Benchmarks/.venv: ONNX Runtime, OpenCV, numpy, matplotlib (created once, reused).
-if ! "$VENV/bin/python" -c "import onnxruntime, cv2, numpy, matplotlib" 2>/dev/null; then
+# Benchmarks/.venv: ONNX Runtime, OpenVINO (the version setup.sh installs), OpenCV, numpy, matplotlib
+# (created once, reused).
+OPENVINO_VERSION=$("$ROOT/.venv-ov/bin/python" -c 'import openvino; print(openvino.__version__.split("-")[0])')
+if ! "$VENV/bin/python" -c "import onnxruntime, openvino, cv2, numpy, matplotlib" 2>/dev/null; then
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check onnxruntime opencv-python-headless numpy matplotlib
+  "$VENV/bin/pip" install -q --disable-pip-version-check onnxruntime "openvino==$OPENVINO_VERSION" opencv-python-headless numpy matplotlib
 fi
 
 [[ -x $ROOT/.build/release/eprstream ]] || swift build -c release
@@ -49,6 +52,8 @@ echo "== OpenVINO Python, model only ($(basename "$MODEL_INT8"))"
 "$ROOT/.venv-ov/bin/python" "$OUT/baselines.py" openvino --model "$MODEL_INT8" "${common[@]}"
 echo "== ONNX Runtime, model only ($(basename "$MODEL_ONNX"))"
 "$VENV/bin/python" "$OUT/baselines.py" onnxruntime --model "$MODEL_ONNX" "${common[@]}"
+echo "== skilled Python script ($(basename "$MODEL_INT8"))"
+"$VENV/bin/python" "$OUT/baselines.py" skilled --model "$MODEL_INT8" "${common[@]}"
 echo "== typical Python script ($(basename "$MODEL_ONNX"))"
 "$VENV/bin/python" "$OUT/baselines.py" script --model "$MODEL_ONNX" "${common[@]}"
 cp "$LINES" "$OUT/baselines.jsonl"
