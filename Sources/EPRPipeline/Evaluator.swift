@@ -76,14 +76,14 @@ public enum Evaluator {
         try encode(dataset, fps: options.videoFPS, crf: options.videoCRF, to: video)
 
         var sourceOptions = SourceOptions()
-        sourceOptions.exportMotionVectors = options.inferEvery > 1 && options.propagate
+        sourceOptions.exportMotionVectors = (options.inferEvery > 1 || options.smooth > 1) && options.propagate
         let source = try MediaSource(url: video, options: sourceOptions)
         defer { source.close() }
         let runner = try makeRunner(options, width: source.video.width, height: source.video.height, inFlight: 2)
         let segmenter = SparseSegmenter<Void>(runner: runner, interval: options.inferEvery, propagate: options.propagate,
                                               frameWidth: source.video.width, frameHeight: source.video.height)
         var matrix = ConfusionMatrix(classCount: runner.model.classCount)
-        var smoother = MaskSmoother(window: options.smooth)
+        var smoother = MaskSmoother(window: options.smooth, frameWidth: source.video.width, frameHeight: source.video.height)
         var flicker = FlickerMeter()
         var scored = 0
         let started = now()
@@ -93,7 +93,8 @@ public enum Evaluator {
                 guard index < dataset.pairs.count else { continue }
                 let pair = dataset.pairs[index]
                 let truth = try readLabels(pair, width: result.frame.width, height: result.frame.height)
-                let prediction = smoother.smooth(result.labels).resized(width: result.frame.width, height: result.frame.height)
+                let prediction = smoother.smooth(result.labels, motion: options.propagate ? result.frame.motion : nil,
+                                                 fresh: result.result != nil).resized(width: result.frame.width, height: result.frame.height)
                 matrix.add(truth: truth, prediction: prediction.labels)
                 flicker.add(prediction.labels)
                 if let dir = options.saveMasksTo {

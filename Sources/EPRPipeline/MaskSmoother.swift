@@ -1,24 +1,39 @@
 import EPRCore
 
 /// Temporal smoothing of the masks (`--smooth K`): each pixel takes the label most of the last K
-/// masks give it (a tie goes to the most recent of the tied labels), so a label that flickers for a
-/// frame or two does not show. Masks of another size than the ones before start the window over.
+/// network results give it, each moved to the current frame by the motion vectors since its own
+/// frame (a tie goes to the newest), so a label that flickers for a frame or two does not show
+/// while moving things stay where they are now. The current frame's mask (the network's own, or
+/// carried to it) is the newest voter.
 public struct MaskSmoother: Sendable {
     public let window: Int
-    private var recent: [LabelMap] = []   // oldest first
-    private var next = 0                  // ring position of the oldest once full
+    private let frameWidth: Int
+    private let frameHeight: Int
+    /// Earlier network results carried to the latest frame, oldest first (at most window - 1).
+    private var held: [MaskPropagator] = []
 
-    public init(window: Int) { self.window = max(1, window) }
+    /// Vectors are measured in a `frameWidth` x `frameHeight` picture.
+    public init(window: Int, frameWidth: Int, frameHeight: Int) {
+        self.window = max(1, window)
+        self.frameWidth = frameWidth
+        self.frameHeight = frameHeight
+    }
 
-    /// `labels` smoothed with the masks before it.
-    public mutating func smooth(_ labels: LabelMap) -> LabelMap {
+    /// The next frame's mask smoothed with the earlier results. `motion`: the frame's vectors (nil:
+    /// none, or masks not moved); `fresh`: `labels` holds a network result that came back with
+    /// this frame (carried to it when it was for an earlier one).
+    public mutating func smooth(_ labels: LabelMap, motion: MotionVectors?, fresh: Bool) -> LabelMap {
         guard window > 1 else { return labels }
-        if let first = recent.first, first.width != labels.width || first.height != labels.height {
-            recent.removeAll(); next = 0
+        for i in held.indices { held[i].advance(by: motion) }
+        let older = held.compactMap(\.mask).filter { $0.width == labels.width && $0.height == labels.height }
+        if fresh {
+            var p = MaskPropagator(frameWidth: frameWidth, frameHeight: frameHeight)
+            p.reset(to: labels)
+            held.append(p)
+            if held.count > window - 1 { held.removeFirst(held.count - (window - 1)) }
         }
-        if recent.count < window { recent.append(labels) } else { recent[next] = labels; next = (next + 1) % window }
-        let maps = (0..<recent.count).map { recent[(next + $0) % recent.count] }   // oldest first
-        guard maps.count > 2 else { return labels }   // two masks: the newest wins every tie
+        guard older.count >= 2 else { return labels }   // two voters: the newest wins every tie
+        let maps = older + [labels]   // oldest first
         var out = labels
         let k = maps.count, count = labels.width * labels.height
         var column = [UInt8](repeating: 0, count: k)

@@ -372,8 +372,9 @@ public final class Pipeline: @unchecked Sendable {
         return options
     }
 
-    /// Frames between network runs are carried by the decoder's motion vectors.
-    private var carriesMasks: Bool { (infersAuto || settings.inferEvery > 1) && settings.propagateMasks }
+    /// Frames between network runs, and the earlier results a smoothed mask votes with, are carried
+    /// by the decoder's motion vectors.
+    private var carriesMasks: Bool { (infersAuto || settings.inferEvery > 1 || settings.smoothMasks > 1) && settings.propagateMasks }
 
     /// `--infer-every auto`, the default for live sources.
     private var infersAuto: Bool { settings.infersAuto(live: isLiveURL(input)) }

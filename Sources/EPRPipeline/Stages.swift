@@ -146,7 +146,7 @@ final class InferenceStage: PipelineStage {
                                               frameWidth: frameSize.width, frameHeight: frameSize.height)
             : SparseSegmenter<DecodedFrame>(runner: runner, interval: interval, propagate: propagate,
                                             frameWidth: frameSize.width, frameHeight: frameSize.height)
-        var smoother = MaskSmoother(window: smooth)
+        var smoother = MaskSmoother(window: smooth, frameWidth: frameSize.width, frameHeight: frameSize.height)
         let sparse = auto || interval > 1
         var runs = RateMeter()
         var runsPerSecond = 0.0
@@ -161,8 +161,8 @@ final class InferenceStage: PipelineStage {
                 }
                 stats.maskDelivered(age: item.age)
                 let e = item.envelope
-                var out = SegmentedFrame(frame: e.frame, labels: smoother.smooth(item.labels), decodedAt: e.decodedAt,
-                                         capturedAt: e.capturedAt)
+                let labels = smoother.smooth(item.labels, motion: propagate ? e.frame.motion : nil, fresh: item.result != nil)
+                var out = SegmentedFrame(frame: e.frame, labels: labels, decodedAt: e.decodedAt, capturedAt: e.capturedAt)
                 if sparse { out.inference = (runsPerSecond, item.age) }
                 if !segmented.push(out) { return false }
             }

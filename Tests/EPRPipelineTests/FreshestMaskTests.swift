@@ -70,13 +70,13 @@ private func fives(_ map: LabelMap?, row: Int = 8) -> [Int] {
 
 @Suite struct MaskSmootherTests {
     @Test func aLabelThatFlickersForOneFrameIsVotedOut() {
-        var smoother = MaskSmoother(window: 3)
+        var smoother = MaskSmoother(window: 3, frameWidth: 64, frameHeight: 16)
         var flicker = FlickerMeter()
         var raw = FlickerMeter()
         let steady = band(8..<16), blip = band(8..<20)
         var outputs: [LabelMap] = []
         for map in [steady, steady, blip, steady, steady] {
-            let out = smoother.smooth(map)
+            let out = smoother.smooth(map, motion: nil, fresh: true)
             outputs.append(out)
             flicker.add(out.labels)
             raw.add(map.labels)
@@ -88,13 +88,25 @@ private func fives(_ map: LabelMap?, row: Int = 8) -> [Int] {
     }
 
     @Test func aLastingChangeWinsOnceItHasTheMajority() {
-        var smoother = MaskSmoother(window: 3)
+        var smoother = MaskSmoother(window: 3, frameWidth: 64, frameHeight: 16)
         let before = band(8..<16), after = band(24..<32)
-        for _ in 0..<3 { _ = smoother.smooth(before) }
-        #expect(smoother.smooth(after) == before)
-        #expect(smoother.smooth(after) == after)
-        // One mask alone is never changed, and a window of 1 is no smoothing.
-        var fresh = MaskSmoother(window: 1)
-        #expect(fresh.smooth(after) == after)
+        for _ in 0..<3 { _ = smoother.smooth(before, motion: nil, fresh: true) }
+        #expect(smoother.smooth(after, motion: nil, fresh: true) == before)
+        #expect(smoother.smooth(after, motion: nil, fresh: true) == after)
+        // A window of 1 is no smoothing.
+        var none = MaskSmoother(window: 1, frameWidth: 64, frameHeight: 16)
+        #expect(none.smooth(after, motion: nil, fresh: true) == after)
+    }
+
+    /// Earlier results vote where they are now: a band moving 4 px a frame is not smeared.
+    @Test func earlierResultsAreMovedToTheCurrentFrameBeforeTheVote() {
+        var smoother = MaskSmoother(window: 3, frameWidth: 64, frameHeight: 16)
+        _ = smoother.smooth(band(8..<16), motion: nil, fresh: true)
+        _ = smoother.smooth(band(12..<20), motion: pan(4), fresh: true)
+        let out = smoother.smooth(band(16..<24), motion: pan(4), fresh: true)
+        #expect(fives(out) == Array(16..<24))
+        // A frame the network skipped: its carried mask votes with the results moved to it.
+        let carried = smoother.smooth(band(20..<28), motion: pan(4), fresh: false)
+        #expect(fives(carried) == Array(20..<28))
     }
 }
