@@ -354,7 +354,9 @@ public final class LiveSource: @unchecked Sendable {
         gettimeofday(&tv, nil)
         let wall = Double(tv.tv_sec) + Double(tv.tv_usec) / 1e6
         let lag = wall - (Double(origin) / 1e6 + sourceSeconds)
-        return lag > -1 && lag < 60 ? lag : nil
+        // A capture after its arrival (a sender report that maps timestamps to the server's send
+        // time, or a clock ahead of ours) tells nothing: glass-to-glass is then unknown, not 0 ms.
+        return lag >= 0 && lag < 60 ? lag : nil
     }
 
 }

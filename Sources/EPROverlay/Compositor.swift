@@ -7,6 +7,10 @@ public struct OverlayStats: Sendable, Equatable {
     public var fps: Double
     public var latencyMs: Double
     public var frameIndex: Int
+    /// When the network does not run on every frame: its runs per second, and the frames since
+    /// it ran on the one this frame's mask comes from.
+    public var inferPerSecond: Double?
+    public var maskAge = 0
 
     public init(fps: Double, latencyMs: Double, frameIndex: Int) {
         self.fps = fps

@@ -1,10 +1,11 @@
 import Foundation
 
-/// The statistics line ("24.8 fps  latency 86 ms  #123") in the top-left corner, on a dark
-/// backing box.
+/// The statistics line ("24.8 fps  latency 86 ms  #123"; "... infer 8.1/s  mask age 2  #123" when
+/// the network skips frames) in the top-left corner, on a dark backing box.
 struct StatsLine {
     static func text(for stats: OverlayStats) -> String {
-        String(format: "%.1f fps  latency %.0f ms  #%d", stats.fps, stats.latencyMs, stats.frameIndex)
+        let inference = stats.inferPerSecond.map { String(format: "  infer %.1f/s  mask age %d", $0, stats.maskAge) } ?? ""
+        return String(format: "%.1f fps  latency %.0f ms", stats.fps, stats.latencyMs) + inference + "  #\(stats.frameIndex)"
     }
 
     /// Pixel size of the text for a frame `frameHeight` rows tall: height / 30, at least 14.

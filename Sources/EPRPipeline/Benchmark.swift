@@ -17,6 +17,9 @@ public struct BenchmarkOptions: Sendable {
     /// Frames segmented (and discarded) before the runner is timed, so compilation caches and
     /// thread pools are warm.
     public var warmupFrames = 8
+    /// The full pipeline again with the network on every Nth frame for each of these (nil: auto),
+    /// interleaved with the rest (`bench --infer-every 1,2,3,auto`).
+    public var schedules: [Int?] = []
     /// Folder for the temporary encodes; nil: the system temporary folder.
     public var scratchFolder: String?
 
@@ -69,6 +72,8 @@ public struct BenchmarkResult: Sendable {
     public var runner: BenchmarkPhase
     public var decodeEncode: BenchmarkPhase
     public var pipeline: BenchmarkPhase
+    /// The full pipeline under each of `BenchmarkOptions.schedules`, with the network's runs per second.
+    public var schedules: [ScheduleRow] = []
     /// Busy seconds per frame of each stage in the full pipeline (median repeat).
     public var stageMsPerFrame: [(stage: String, ms: Double)]
     public var engineSettings: [String: String]
@@ -116,6 +121,16 @@ public struct BenchmarkResult: Sendable {
             "date": formatter.string(from: date),
             "machine": machine,
         ]
+        if !schedules.isEmpty {
+            object["schedules"] = schedules.map { row -> [String: Any] in
+                ["infer_every": row.inferEvery.map { String($0) } ?? "auto",
+                 "pipeline_fps": Self.round(row.phase.median, 2),
+                 "pipeline_fps_runs": row.phase.runs.map { Self.round($0, 2) },
+                 "ratio_to_runner": Self.round(runnerFPS > 0 ? row.phase.median / runnerFPS : 0, 3),
+                 "network_runs_per_second": Self.round(Benchmark.median(row.networkRunsPerSecond), 2),
+                 "pipeline_cpu_ms_per_frame": Self.round(row.phase.cpuMsPerFrame, 2)]
+            }
+        }
         if let loadBefore { object["load_before"] = Self.round(loadBefore, 2) }
         if let loadAfter { object["load_after"] = Self.round(loadAfter, 2) }
         return object
@@ -125,6 +140,14 @@ public struct BenchmarkResult: Sendable {
         let p = pow(10.0, Double(digits))
         return (v * p).rounded() / p
     }
+}
+
+/// The full pipeline with the network on every Nth frame (nil: auto).
+public struct ScheduleRow: Sendable {
+    public let inferEvery: Int?
+    public var phase = BenchmarkPhase(runs: [], cpuLoad: [])
+    public var networkRunsPerSecond: [Double] = []
+    public var label: String { inferEvery.map { "N=\($0)" } ?? "auto" }
 }
 
 /// Measures, in one process and in turn: (a) the runner alone on frames decoded beforehand and
@@ -182,8 +205,23 @@ public enum Benchmark {
         var decodeEncode = BenchmarkPhase(runs: [], cpuLoad: [])
         var pipelinePhase = BenchmarkPhase(runs: [], cpuLoad: [])
         var summaries: [RunSummary] = []
+        var scheduleRows = options.schedules.map { ScheduleRow(inferEvery: $0) }
         var pipelineSettings = settings
         pipelineSettings.maxFrames = n
+        func fullPipeline(_ settings: PipelineSettings, label: String,
+                          into phase: inout BenchmarkPhase) throws(EPRError) -> RunSummary {
+            let out = scratch.appendingPathComponent("pipeline-\(UUID().uuidString.prefix(8)).mp4").path
+            defer { try? FileManager.default.removeItem(atPath: out) }
+            let pipeline = Pipeline(input: options.input, output: out, settings: settings)
+            let cpuClock = CPUClock()
+            let summary = try pipeline.run(progress: { _ in cpuClock.markIfFirst() })
+            let cpu = cpuClock.elapsed()
+            phase.runs.append(summary.fps)
+            phase.cpuLoad.append(summary.wallSeconds > 0 ? cpu / summary.wallSeconds : 0)
+            log(String(format: "%@ %d/%d: %7.2f fps, %6.1f cpu ms/frame", label, phase.runs.count, options.repeats,
+                       summary.fps, cpu / Double(max(summary.framesWritten, 1)) * 1000))
+            return summary
+        }
         for r in 0..<options.repeats {
             // (a) The runner alone on the frames in memory: submit/drain only.
             do {
@@ -224,18 +262,16 @@ public enum Benchmark {
             }
 
             // (c) The full pipeline, as `eprstream run` does it (set-up not timed).
-            do {
-                let out = scratch.appendingPathComponent("pipeline-\(r).mp4").path
-                let pipeline = Pipeline(input: options.input, output: out, settings: pipelineSettings)
-                let cpuClock = CPUClock()
-                let summary = try pipeline.run(progress: { _ in cpuClock.markIfFirst() })
-                let cpu = cpuClock.elapsed()
-                pipelinePhase.runs.append(summary.fps)
-                pipelinePhase.cpuLoad.append(summary.wallSeconds > 0 ? cpu / summary.wallSeconds : 0)
-                summaries.append(summary)
-                log(String(format: "full pipeline     %d/%d: %7.2f fps, %6.1f cpu ms/frame", r + 1, options.repeats,
-                           summary.fps, cpu / Double(max(summary.framesWritten, 1)) * 1000))
-                try? FileManager.default.removeItem(atPath: out)
+            let summary = try fullPipeline(pipelineSettings, label: "full pipeline   ", into: &pipelinePhase)
+            summaries.append(summary)
+            // The same under each network schedule asked for.
+            for i in scheduleRows.indices {
+                var scheduled = pipelineSettings
+                scheduled.inferAuto = scheduleRows[i].inferEvery == nil
+                scheduled.inferEvery = scheduleRows[i].inferEvery ?? 1
+                let label = "  " + scheduleRows[i].label.padding(toLength: 14, withPad: " ", startingAt: 0)
+                let s = try fullPipeline(scheduled, label: label, into: &scheduleRows[i].phase)
+                scheduleRows[i].networkRunsPerSecond.append(s.masks?.runsPerSecond ?? s.fps)
             }
         }
         frames.removeAll()
@@ -246,7 +282,7 @@ public enum Benchmark {
         return BenchmarkResult(
             input: options.input, model: model, inputSize: inputSize, frameSize: (video.width, video.height),
             frames: n, repeats: options.repeats, runner: runnerPhase, decodeEncode: decodeEncode,
-            pipeline: pipelinePhase, stageMsPerFrame: stageMs, engineSettings: engineSettings,
+            pipeline: pipelinePhase, schedules: scheduleRows, stageMsPerFrame: stageMs, engineSettings: engineSettings,
             encoder: "libx264 \(settings.encoderPreset) crf \(settings.encoderCRF)",
             date: started, machine: machineDescription(), loadBefore: loadBefore, loadAfter: loadAverage())
     }

@@ -20,6 +20,8 @@ public struct EvaluationOptions: Sendable {
     /// carried to them by motion vectors (`propagate`) or reused unchanged.
     public var inferEvery = 1
     public var propagate = true
+    /// Through video: each mask the per-pixel vote of the last this many (`MaskSmoother`).
+    public var smooth = 1
 
     public init(modelPath: String) { self.modelPath = modelPath }
 }
@@ -38,6 +40,8 @@ public struct EvaluationResult: Sendable, Codable {
     public let seconds: Double
     public let msPerImage: Double
     public let date: String
+    /// Through video: the share of pixels whose label changes from one frame to the next.
+    public var flicker: Double? = nil
 }
 
 /// Measures accuracy through the deployed runtime: the Swift preprocess + OpenVINO runner on each
@@ -72,13 +76,15 @@ public enum Evaluator {
         try encode(dataset, fps: options.videoFPS, crf: options.videoCRF, to: video)
 
         var sourceOptions = SourceOptions()
-        sourceOptions.exportMotionVectors = options.inferEvery > 1 && options.propagate
+        sourceOptions.exportMotionVectors = (options.inferEvery > 1 || options.smooth > 1) && options.propagate
         let source = try MediaSource(url: video, options: sourceOptions)
         defer { source.close() }
         let runner = try makeRunner(options, width: source.video.width, height: source.video.height, inFlight: 2)
         let segmenter = SparseSegmenter<Void>(runner: runner, interval: options.inferEvery, propagate: options.propagate,
                                               frameWidth: source.video.width, frameHeight: source.video.height)
         var matrix = ConfusionMatrix(classCount: runner.model.classCount)
+        var smoother = MaskSmoother(window: options.smooth, frameWidth: source.video.width, frameHeight: source.video.height)
+        var flicker = FlickerMeter()
         var scored = 0
         let started = now()
         func score(_ results: [SparseSegmenter<Void>.Output]) throws(EPRError) {
@@ -87,8 +93,10 @@ public enum Evaluator {
                 guard index < dataset.pairs.count else { continue }
                 let pair = dataset.pairs[index]
                 let truth = try readLabels(pair, width: result.frame.width, height: result.frame.height)
-                let prediction = result.labels.resized(width: result.frame.width, height: result.frame.height)
+                let prediction = smoother.smooth(result.labels, motion: options.propagate ? result.frame.motion : nil,
+                                                 fresh: result.result != nil).resized(width: result.frame.width, height: result.frame.height)
                 matrix.add(truth: truth, prediction: prediction.labels)
+                flicker.add(prediction.labels)
                 if let dir = options.saveMasksTo {
                     try saveMask(prediction, model: runner.model, to: (dir as NSString).appendingPathComponent("video"), name: pair.name)
                 }
@@ -103,7 +111,9 @@ public enum Evaluator {
         guard scored == dataset.pairs.count else {
             throw EPRError(.internalFailure, "the evaluation video gave \(scored) frames for \(dataset.pairs.count) images")
         }
-        return result("video", runner: runner, matrix: matrix, images: scored, seconds: now() - started)
+        var scores = result("video", runner: runner, matrix: matrix, images: scored, seconds: now() - started)
+        scores.flicker = flicker.share
+        return scores
     }
 
     // MARK: - Pieces

@@ -17,6 +17,11 @@ public struct MaskPropagator: Sendable {
     /// Frames since the network last ran (0 = the mask is the network's own).
     public private(set) var age = 0
     private var base: LabelMap?
+    /// The label map's size (0 before `start`).
+    private var labelWidth = 0
+    private var labelHeight = 0
+    /// The label map's size (0, 0 before the first `start` or `reset`).
+    var labelSize: (Int, Int) { (labelWidth, labelHeight) }
     /// Per label pixel of the current frame: its position in `base` (label pixels).
     private var originX: [Float] = []
     private var originY: [Float] = []
@@ -31,10 +36,19 @@ public struct MaskPropagator: Sendable {
 
     /// A fresh network result for the current frame.
     public mutating func reset(to labels: LabelMap) {
-        base = labels
-        mask = labels
+        start(width: labels.width, height: labels.height)
+        attach(labels)
+    }
+
+    /// Starts following the current frame before its network result is back (`--infer-every
+    /// auto`): the vectors of later frames accumulate, and `attach` then moves the result to
+    /// the latest frame. Labels `width` x `height`.
+    public mutating func start(width w: Int, height h: Int) {
+        base = nil
+        mask = nil
         age = 0
-        let w = labels.width, h = labels.height
+        labelWidth = w
+        labelHeight = h
         if originX.count != w * h {
             originX = [Float](repeating: 0, count: w * h)
             originY = originX
@@ -45,25 +59,43 @@ public struct MaskPropagator: Sendable {
                 originY[y * w + x] = Float(y)
             }
         }
-        // (When the inferred frame is a B-frame, its own anchor stands in for the one before.)
+        // (When the started frame is a B-frame, its own anchor stands in for the one before.)
         anchorX = originX
         anchorY = originY
     }
 
-    /// The next frame's mask: the inferred one moved by every vector since.
+    /// The network's result for the frame `start` was called on; returns it carried to the
+    /// latest frame (itself when no frame came since).
+    @discardableResult
+    public mutating func attach(_ labels: LabelMap) -> LabelMap {
+        precondition(labels.width == labelWidth && labels.height == labelHeight, "labels of another size than started")
+        base = labels
+        mask = age == 0 ? labels : sample(labels)
+        return mask!
+    }
+
+    /// The next frame's mask: the inferred one moved by every vector since (nil while no result
+    /// is attached; the vectors still accumulate after `start`).
     @discardableResult
     public mutating func advance(by motion: MotionVectors?) -> LabelMap? {
-        guard let base else { return nil }
+        guard labelWidth > 0 else { return nil }
         age += 1
         guard let motion, !motion.blocks.isEmpty else {
             anchorX = originX; anchorY = originY   // an intra frame is an anchor
             return mask
         }
-        accumulate(motion, width: base.width, height: base.height)
+        accumulate(motion, width: labelWidth, height: labelHeight)
         if !motion.isBidirectional { anchorX = originX; anchorY = originY }
-        var out = base
-        let w = base.width, h = base.height
-        base.labels.withUnsafeBufferPointer { src in
+        guard let base else { return nil }
+        mask = sample(base)
+        return mask
+    }
+
+    /// `labels` sampled at each pixel's accumulated origin (nearest label).
+    private func sample(_ labels: LabelMap) -> LabelMap {
+        var out = labels
+        let w = labels.width, h = labels.height
+        labels.labels.withUnsafeBufferPointer { src in
             out.labels.withUnsafeMutableBufferPointer { dst in
                 for i in 0..<(w * h) {
                     let x = min(w - 1, max(0, Int(originX[i].rounded())))
@@ -72,8 +104,7 @@ public struct MaskPropagator: Sendable {
                 }
             }
         }
-        mask = out
-        return mask
+        return out
     }
 
     /// origin(p) <- anchor(q) for q = p + v (the pixel's place in the reference), the fraction of

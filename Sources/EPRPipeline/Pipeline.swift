@@ -61,13 +61,19 @@ public struct LiveSummary: Sendable {
 
 /// How the masks of a run came about (the network's own or carried from an earlier frame).
 public struct MaskSummary: Sendable {
-    public let inferEvery: Int
+    /// nil: `auto` (as often as the machine allows).
+    public let inferEvery: Int?
     /// "mv" (moved by motion vectors) or "none" (reused unchanged).
     public let propagation: String
     public let inferred: Int
     public let carried: Int
     /// Frames since the network ran, median over all written masks.
     public let ageMedian: Int
+    /// Network results used, and their number per second of the run.
+    public let runs: Int
+    public let runsPerSecond: Double
+    /// --smooth K (1: none).
+    public let smoothing: Int
 }
 
 /// What a finished run reports.
@@ -151,8 +157,10 @@ public final class Pipeline: @unchecked Sendable {
         defer { source.close() }
         let live = source.live
 
+        var runnerOptions = settings.runnerOptions
+        if infersAuto { runnerOptions.inFlight = 1 }   // one run at a time, both cores on it: the freshest mask
         let runner = try SegmentationRunner(modelPath: modelPath, frameWidth: source.video.width,
-                                            frameHeight: source.video.height, options: settings.runnerOptions)
+                                            frameHeight: source.video.height, options: runnerOptions)
 
         var compositorOptions = CompositorOptions()
         compositorOptions.mode = settings.overlayMode
@@ -242,10 +250,13 @@ public final class Pipeline: @unchecked Sendable {
                                  wallSeconds: wall, interrupted: wasInterrupted,
                                  warnings: source.warnings + tee.warnings + graph.mux.warnings,
                                  latencies: latencies, busySeconds: busy)
-        if settings.inferEvery > 1 {
-            summary.masks = MaskSummary(inferEvery: settings.inferEvery, propagation: settings.propagateMasks ? "mv" : "none",
+        if infersAuto || settings.inferEvery > 1 {
+            summary.masks = MaskSummary(inferEvery: infersAuto ? nil : settings.inferEvery,
+                                        propagation: settings.propagateMasks ? "mv" : "none",
                                         inferred: stats.framesInferred, carried: stats.framesCarried,
-                                        ageMedian: stats.maskAgeMedian ?? 0)
+                                        ageMedian: stats.maskAgeMedian ?? 0, runs: stats.networkRuns,
+                                        runsPerSecond: wall > 0 ? Double(stats.networkRuns) / wall : 0,
+                                        smoothing: settings.smoothMasks)
         }
         if let preview {
             let served = preview.served
@@ -296,8 +307,8 @@ public final class Pipeline: @unchecked Sendable {
                                   frameLimit: live ? nil : settings.maxFrames, stopAt: stopAt,
                                   shouldStop: { [self] in isStopping }))
         scheduler.add(InferenceStage(runner: runner, frames: frames, segmented: segmented, stats: stats,
-                                     interval: settings.inferEvery, propagate: settings.propagateMasks,
-                                     frameWidth: source.video.width, frameHeight: source.video.height))
+                                     interval: settings.inferEvery, auto: infersAuto, propagate: settings.propagateMasks,
+                                     smooth: settings.smoothMasks, frameWidth: source.video.width, frameHeight: source.video.height))
         scheduler.add(ComposeStage(compositor: compositor, segmented: segmented, mux: mux, stats: stats))
         let estimate = source.video.estimatedFrameCount
         let report = progress.map { progress in
@@ -361,8 +372,12 @@ public final class Pipeline: @unchecked Sendable {
         return options
     }
 
-    /// Frames between network runs are carried by the decoder's motion vectors.
-    private var carriesMasks: Bool { settings.inferEvery > 1 && settings.propagateMasks }
+    /// Frames between network runs, and the earlier results a smoothed mask votes with, are carried
+    /// by the decoder's motion vectors.
+    private var carriesMasks: Bool { (infersAuto || settings.inferEvery > 1 || settings.smoothMasks > 1) && settings.propagateMasks }
+
+    /// `--infer-every auto`, the default for live sources.
+    private var infersAuto: Bool { settings.infersAuto(live: isLiveURL(input)) }
 
     private func snapshot(estimate: Int?, queues: [(String, Int)], dropped: Int, live: LiveStatus?) -> ProgressSnapshot {
         let elapsed = statistics.elapsed

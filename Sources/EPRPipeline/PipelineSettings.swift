@@ -56,7 +56,13 @@ public struct PipelineSettings: Sendable, Equatable {
     /// Run the network on every Nth frame; the frames between get its mask carried by the codec's
     /// motion vectors (`propagateMasks`) or reused unchanged. 1 = every frame.
     public var inferEvery = 1
+    /// `--infer-every auto`: the network runs as often as the machine allows, beside the frames
+    /// (`AdaptiveSegmenter`), one request at a time. nil = not given: auto for live sources,
+    /// `inferEvery` for files.
+    public var inferAuto: Bool?
     public var propagateMasks = true
+    /// Each mask is the per-pixel vote of the last this many (`MaskSmoother`); 1 = no smoothing.
+    public var smoothMasks = 1
 
     public var maxFrames: Int?
     /// Stop after this many seconds of wall time (live sources; files too).
@@ -84,6 +90,16 @@ public struct PipelineSettings: Sendable, Equatable {
         o.streams = inferenceStreams
         o.preprocessing = preprocessing
         return o
+    }
+
+    /// Whether the network runs with `auto` for this input (live sources by default).
+    public func infersAuto(live: Bool) -> Bool { inferAuto ?? live }
+
+    /// "auto" (nil) or a count of at least 1 (`key` names the flag or preset key in the error).
+    public static func parseInferEvery(_ text: String, key: String) throws(EPRError) -> Int? {
+        if text.lowercased() == "auto" { return nil }
+        guard let n = Int(text), n >= 1 else { throw EPRError(.config, "\(key): expected auto or a whole number of at least 1, got '\(text)'") }
+        return n
     }
 
     /// "graph" or "host" (`key` names the flag or preset key in the error).

@@ -66,7 +66,12 @@ public enum PresetLoader {
         "queues.encode": { s, n, k throws(EPRError) in s.encodeQueueCapacity = try int(n, k, min: 1) },
         "queues.audio": { s, n, k throws(EPRError) in s.audioQueueCapacity = try int(n, k, min: 16) },
         "inference.requests": { s, n, k throws(EPRError) in s.inferenceRequests = try int(n, k, min: 1, max: 8) },
-        "inference.every": { s, n, k throws(EPRError) in s.inferEvery = try int(n, k, min: 1) },
+        "inference.every": { s, n, k throws(EPRError) in
+            let every = try PipelineSettings.parseInferEvery(try string(n, k), key: k)
+            s.inferAuto = every == nil
+            if let every { s.inferEvery = every }
+        },
+        "inference.smooth": { s, n, k throws(EPRError) in s.smoothMasks = try int(n, k, min: 1, max: 16) },
         "inference.propagate": { s, n, k throws(EPRError) in
             let mode = try string(n, k).lowercased()
             guard mode == "mv" || mode == "none" else { throw EPRError(.config, "\(k): expected mv or none, got '\(mode)'") }

@@ -14,6 +14,7 @@ public final class RunStatistics: @unchecked Sendable {
     private var busy: [Stage: Double] = [:]
     private var decoded = 0
     private var written = 0
+    private var runs = 0
     /// Masks handed to the compositor by age (frames since the network ran; index 0 = its own).
     private var maskAges: [Int] = []
     private let started = now()
@@ -26,6 +27,9 @@ public final class RunStatistics: @unchecked Sendable {
         busy[stage, default: 0] += seconds
     }
 
+    /// A network result came back (with `--infer-every auto`, usually for an earlier frame).
+    func networkRan() { lock.lock(); runs += 1; lock.unlock() }
+
     func frameDecoded() { lock.lock(); decoded += 1; lock.unlock() }
     func frameWritten() { lock.lock(); written += 1; lock.unlock() }
 
@@ -34,6 +38,9 @@ public final class RunStatistics: @unchecked Sendable {
         if maskAges.count <= age { maskAges += [Int](repeating: 0, count: age + 1 - maskAges.count) }
         maskAges[age] += 1
     }
+
+    /// Network runs whose result was used.
+    public var networkRuns: Int { lock.lock(); defer { lock.unlock() }; return runs }
 
     /// Frames whose mask the network made, and frames that got one carried from an earlier frame.
     public var framesInferred: Int { lock.lock(); defer { lock.unlock() }; return maskAges.first ?? 0 }

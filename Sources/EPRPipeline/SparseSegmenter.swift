@@ -1,20 +1,33 @@
 import EPRCore
 import EPRInference
 
+/// A frame's mask, with the network's result that came back with it.
+struct MaskedFrame<Envelope> {
+    let envelope: Envelope
+    let frame: VideoFrame
+    let labels: LabelMap
+    /// Frames since the network ran on the frame the mask comes from (0: its own).
+    let age: Int
+    /// A network result that came back with this frame: its own when `age` is 0; with
+    /// `AdaptiveSegmenter` usually an earlier frame's, already carried to this one.
+    let result: Segmentation?
+}
+
+/// Gives every frame a mask, in frame order (`SparseSegmenter`, `AdaptiveSegmenter`).
+protocol FrameMasker<Envelope>: AnyObject {
+    associatedtype Envelope
+    /// Takes the next frame; returns the frames (this or earlier ones) whose masks are ready.
+    func submit(_ envelope: Envelope, frame: VideoFrame) throws(EPRError) -> [MaskedFrame<Envelope>]
+    /// Returns every frame still waiting, once the network is done.
+    func drain() throws(EPRError) -> [MaskedFrame<Envelope>]
+}
+
 /// Runs the network on every `interval`th frame and gives every frame a mask, in frame order: the
 /// frames between get the latest network mask carried by their motion vectors (`MaskPropagator`),
 /// or reused as it is without `propagate`. A carried frame waits here until the result it is
 /// carried from is back: at most `runner.inFlight` x `interval` frames. One thread drives it.
-final class SparseSegmenter<Envelope> {
-    /// A frame's mask, with the network's own result when it ran on this frame.
-    struct Output {
-        let envelope: Envelope
-        let frame: VideoFrame
-        let labels: LabelMap
-        /// Frames since the network ran (0: `result` is this frame's).
-        let age: Int
-        let result: Segmentation?
-    }
+final class SparseSegmenter<Envelope>: FrameMasker {
+    typealias Output = MaskedFrame<Envelope>
 
     private let runner: SegmentationRunner
     private let interval: Int

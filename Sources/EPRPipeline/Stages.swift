@@ -22,6 +22,8 @@ struct SegmentedFrame: Sendable {
     let labels: LabelMap
     let decodedAt: Double
     var capturedAt: Double? = nil
+    /// When the network skips frames: its runs per second and this mask's age, for the stats line.
+    var inference: (perSecond: Double, maskAge: Int)? = nil
 }
 
 /// An annotated frame ready to encode.
@@ -105,7 +107,9 @@ final class SourceStage: PipelineStage, @unchecked Sendable {
 
 /// Decoded frames -> frames with their masks (preprocess + asynchronous inference, in order). With
 /// `interval` above 1 the network runs on every `interval`th frame and the frames between get its
-/// mask carried to them (`SparseSegmenter`); every frame goes on, in order.
+/// mask carried to them (`SparseSegmenter`); with `auto` it runs as often as it can, beside the
+/// frames (`AdaptiveSegmenter`). Every frame goes on, in order, its mask smoothed over the last
+/// `smooth` masks when that is above 1.
 final class InferenceStage: PipelineStage {
     let name = "inference"
     private let frames: BoundedQueue<DecodedFrame>
@@ -113,17 +117,22 @@ final class InferenceStage: PipelineStage {
     private let stats: RunStatistics
     private let runner: SegmentationRunner
     private let interval: Int
+    private let auto: Bool
     private let propagate: Bool
+    private let smooth: Int
     private let frameSize: (width: Int, height: Int)
 
     init(runner: SegmentationRunner, frames: BoundedQueue<DecodedFrame>, segmented: BoundedQueue<SegmentedFrame>,
-         stats: RunStatistics, interval: Int = 1, propagate: Bool = true, frameWidth: Int, frameHeight: Int) {
+         stats: RunStatistics, interval: Int = 1, auto: Bool = false, propagate: Bool = true, smooth: Int = 1,
+         frameWidth: Int, frameHeight: Int) {
         self.runner = runner
         self.frames = frames
         self.segmented = segmented
         self.stats = stats
         self.interval = interval
+        self.auto = auto
         self.propagate = propagate
+        self.smooth = smooth
         frameSize = (frameWidth, frameHeight)
     }
 
@@ -132,19 +141,30 @@ final class InferenceStage: PipelineStage {
 
     func run() throws(EPRError) {
         // Mutable state of this thread alone.
-        let segmenter = SparseSegmenter<DecodedFrame>(runner: runner, interval: interval, propagate: propagate,
-                                                      frameWidth: frameSize.width, frameHeight: frameSize.height)
-        func forward(_ ready: [SparseSegmenter<DecodedFrame>.Output]) -> Bool {
+        let segmenter: any FrameMasker<DecodedFrame> = auto
+            ? AdaptiveSegmenter<DecodedFrame>(runner: runner, propagate: propagate,
+                                              frameWidth: frameSize.width, frameHeight: frameSize.height)
+            : SparseSegmenter<DecodedFrame>(runner: runner, interval: interval, propagate: propagate,
+                                            frameWidth: frameSize.width, frameHeight: frameSize.height)
+        var smoother = MaskSmoother(window: smooth, frameWidth: frameSize.width, frameHeight: frameSize.height)
+        let sparse = auto || interval > 1
+        var runs = RateMeter()
+        var runsPerSecond = 0.0
+        func forward(_ ready: [MaskedFrame<DecodedFrame>]) -> Bool {
             for item in ready {
                 if let result = item.result {
                     stats.record(.preprocess, result.preprocessSeconds)
                     stats.record(.infer, result.inferSeconds)
                     stats.record(.postprocess, result.postprocessSeconds)
+                    stats.networkRan()
+                    runsPerSecond = runs.tick(at: now())
                 }
                 stats.maskDelivered(age: item.age)
                 let e = item.envelope
-                if !segmented.push(SegmentedFrame(frame: e.frame, labels: item.labels, decodedAt: e.decodedAt,
-                                                  capturedAt: e.capturedAt)) { return false }
+                let labels = smoother.smooth(item.labels, motion: propagate ? e.frame.motion : nil, fresh: item.result != nil)
+                var out = SegmentedFrame(frame: e.frame, labels: labels, decodedAt: e.decodedAt, capturedAt: e.capturedAt)
+                if sparse { out.inference = (runsPerSecond, item.age) }
+                if !segmented.push(out) { return false }
             }
             return true
         }
@@ -180,8 +200,9 @@ final class ComposeStage: PipelineStage {
         while let item = segmented.pop() {
             let started = now()
             let frame = item.frame
-            let overlay = OverlayStats(fps: meter.tick(at: started), latencyMs: (started - item.decodedAt) * 1000,
+            var overlay = OverlayStats(fps: meter.tick(at: started), latencyMs: (started - item.decodedAt) * 1000,
                                        frameIndex: frame.sequence)
+            if let inference = item.inference { overlay.inferPerSecond = inference.perSecond; overlay.maskAge = inference.maskAge }
             // Side-by-side composes into a new, wider frame; the other modes draw in place.
             let composed = try compositor.compose(frame, labels: item.labels, stats: overlay)
             stats.record(.compose, now() - started)

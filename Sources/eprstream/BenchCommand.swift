@@ -14,6 +14,8 @@ struct BenchCommand: ParsableCommand {
             --repeats times (median reported), with per-stage busy time so the bottleneck is visible.
             With --sweep: the runner alone under each OpenVINO setting (hint, requests, streams), \
             interleaved, and the table the fastest was chosen from, as preset lines.
+            With --infer-every 1,2,3,auto: the full pipeline again with the network on every Nth frame \
+            (or auto), interleaved, each against the runner alone.
             """
     )
 
@@ -31,6 +33,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Repeats of each measurement; the median is reported.")
     var repeats = 3
 
+
+    @Option(name: .customLong("infer-every"), help: "Also time the full pipeline with the network on every Nth frame, for each of a comma-separated list (e.g. 1,2,3,auto).")
+    var inferEvery: String?
 
     @Flag(help: "Measure the runner alone under each OpenVINO setting and print the table and the fastest.")
     var sweep = false
@@ -50,6 +55,11 @@ struct BenchCommand: ParsableCommand {
             var options = BenchmarkOptions(input: input, settings: settings)
             options.frames = frames
             options.repeats = repeats
+            if let inferEvery {
+                options.schedules = try inferEvery.split(separator: ",").map { text throws(EPRError) in
+                    try PipelineSettings.parseInferEvery(text.trimmingCharacters(in: .whitespaces), key: "--infer-every")
+                }
+            }
             let verbose = !quiet
             let log = { (line: String) in
                 if verbose { FileHandle.standardError.write(Data((line + "\n").utf8)) }
@@ -83,6 +93,15 @@ struct BenchCommand: ParsableCommand {
         lines.append(line("decode + encode  ", r.decodeEncode))
         lines.append(line("full pipeline    ", r.pipeline))
         lines.append(String(format: "full / runner      %7.3f", r.ratio))
+        if !r.schedules.isEmpty {
+            lines.append("full pipeline by network schedule (every frame written; ratio to the runner alone):")
+            for row in r.schedules {
+                lines.append("  " + row.label.padding(toLength: 6, withPad: " ", startingAt: 0)
+                             + String(format: " %7.2f fps  %5.2fx runner  %6.1f cpu ms/frame  network %5.2f runs/s",
+                                      row.phase.median, r.runnerFPS > 0 ? row.phase.median / r.runnerFPS : 0,
+                                      row.phase.cpuMsPerFrame, Benchmark.median(row.networkRunsPerSecond)))
+            }
+        }
         lines.append("pipeline stage busy ms per frame:")
         for s in r.stageMsPerFrame where s.stage != Stage.endToEnd.rawValue {
             lines.append("  " + s.stage.padding(toLength: 12, withPad: " ", startingAt: 0) + String(format: "%8.2f", s.ms))

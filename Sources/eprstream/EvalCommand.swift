@@ -28,6 +28,9 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Through video, with --infer-every: mv (masks moved by motion vectors, default) or none (reused unchanged).")
     var propagate = "mv"
 
+    @Option(parsing: .unconditional, help: "Through video: smooth each mask with the last K, a per-pixel vote (default 1: none).")
+    var smooth = 1
+
     @Option(name: .customLong("save-masks"), help: "Write colourised masks (PNG) into this folder.")
     var saveMasks: String?
 
@@ -55,6 +58,8 @@ struct EvalCommand: ParsableCommand {
         guard propagate == "mv" || propagate == "none" else { throw EPRError(.config, "--propagate must be mv or none, got '\(propagate)'") }
         options.inferEvery = inferEvery
         options.propagate = propagate == "mv"
+        guard (1...16).contains(smooth) else { throw EPRError(.config, "--smooth must be 1 to 16, got \(smooth)") }
+        options.smooth = smooth
         let data = try LabelledDataset(root: dataset, list: list)
 
         var results = [try Evaluator.evaluateImages(data, options: options, progress: progressLine("images"))]
@@ -62,7 +67,11 @@ struct EvalCommand: ParsableCommand {
         if throughVideo {
             let video = try Evaluator.evaluateThroughVideo(data, options: options, workDirectory: NSTemporaryDirectory(),
                                                            progress: progressLine("video"))
-            Self.printReport(video, label: inferEvery > 1 ? "video mIoU (network on every \(inferEvery) frames, masks \(propagate == "mv" ? "moved by motion vectors" : "reused"))" : "video mIoU")
+            var label = inferEvery > 1 ? "video mIoU (network on every \(inferEvery) frames, masks \(propagate == "mv" ? "moved by motion vectors" : "reused")" : "video mIoU"
+            if smooth > 1 { label += (inferEvery > 1 ? ", " : " (") + "smoothed over \(smooth)" }
+            if inferEvery > 1 || smooth > 1 { label += ")" }
+            Self.printReport(video, label: label)
+            if let flicker = video.flicker { print(String(format: "flicker: %.2f%% of pixels change label between consecutive frames", 100 * flicker)) }
             print(String(format: "codec loss: %.2f points (image %.2f, video %.2f)",
                          results[0].meanIoU - video.meanIoU, results[0].meanIoU, video.meanIoU))
             results.append(video)

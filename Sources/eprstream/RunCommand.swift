@@ -60,8 +60,11 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("max-reconnects"), parsing: .unconditional, help: "Live input: failed connection attempts in a row to retry before giving up (default: forever).")
     var maxReconnects: Int?
 
-    @Option(name: .customLong("infer-every"), help: "Run the network on every Nth frame; the frames between get its mask moved by the codec's motion vectors (default 1: every frame).")
-    var inferEvery: Int?
+    @Option(name: .customLong("infer-every"), help: "Run the network on every Nth frame, or auto: as often as the machine allows, beside the frames; the frames between get its mask moved by the codec's motion vectors (default: 1 for files, auto for live input).")
+    var inferEvery: String?
+
+    @Option(parsing: .unconditional, help: "Smooth each mask with the last K: a per-pixel vote (default 1: none).")
+    var smooth: Int?
 
     @Option(help: "How frames between network runs get their mask: mv (moved by motion vectors, default) or none (reused unchanged).")
     var propagate: String?
@@ -153,8 +156,13 @@ struct RunCommand: ParsableCommand {
             settings.maxReconnects = maxReconnects
         }
         if let inferEvery {
-            guard inferEvery >= 1 else { throw EPRError(.config, "--infer-every must be 1 or more, got \(inferEvery)") }
-            settings.inferEvery = inferEvery
+            let every = try PipelineSettings.parseInferEvery(inferEvery, key: "--infer-every")
+            settings.inferAuto = every == nil
+            if let every { settings.inferEvery = every }
+        }
+        if let smooth {
+            guard (1...16).contains(smooth) else { throw EPRError(.config, "--smooth must be 1 to 16, got \(smooth)") }
+            settings.smoothMasks = smooth
         }
         if let propagate {
             guard propagate == "mv" || propagate == "none" else { throw EPRError(.config, "--propagate must be mv or none, got '\(propagate)'") }

@@ -57,12 +57,17 @@ enum Terminal {
             }
             if let g = live.glassToGlass {
                 timing.append(String(format: "glass-to-glass p50 %.0f ms, p95 %.0f ms", g.percentile(0.5) * 1000, g.percentile(0.95) * 1000))
+            } else {
+                timing.append("glass-to-glass unknown (no usable RTCP sender reports from the camera)")
             }
             if !timing.isEmpty { lines.append("live: " + timing.joined(separator: "; ")) }
         }
         if let m = s.masks {
             let how = m.propagation == "mv" ? "carried by motion vectors" : "reused unchanged"
-            lines.append("masks: network on every \(m.inferEvery) frames: \(m.inferred) inferred, \(m.carried) \(how), mask age p50 \(m.ageMedian) frames")
+            let schedule = m.inferEvery.map { "on every \($0) frames" } ?? "auto"
+            lines.append("masks: network \(schedule) (infer \(String(format: "%.1f", m.runsPerSecond))/s, \(m.runs) runs): "
+                + "\(m.inferred) inferred, \(m.carried) \(how), mask age p50 \(m.ageMedian) frames"
+                + (m.smoothing > 1 ? ", smoothed over \(m.smoothing)" : ""))
         }
         lines.append("stage          p50 ms   p95 ms   busy s")
         for stage in Stage.allCases {

@@ -54,8 +54,15 @@ import Testing
     @Test func inferEveryAndPropagationAreRead() throws {
         var settings = PipelineSettings()
         #expect(settings.inferEvery == 1 && settings.propagateMasks)
+        #expect(settings.inferAuto == nil && settings.infersAuto(live: true) && !settings.infersAuto(live: false))
         try PresetLoader.apply(yaml: "inference:\n  every: 3\n  propagate: none\n", source: "t.yaml", to: &settings)
         #expect(settings.inferEvery == 3 && !settings.propagateMasks)
+        #expect(!settings.infersAuto(live: true))   // a number given: live input too
+        try PresetLoader.apply(yaml: "inference:\n  every: auto\n  smooth: 3\n", source: "t.yaml", to: &settings)
+        #expect(settings.infersAuto(live: false) && settings.smoothMasks == 3)
+        #expect(throws: EPRError.self) {
+            try PresetLoader.apply(yaml: "inference:\n  every: sometimes\n", source: "t.yaml", to: &settings)
+        }
         #expect(throws: EPRError.self) {
             try PresetLoader.apply(yaml: "inference:\n  every: 0\n", source: "t.yaml", to: &settings)
         }

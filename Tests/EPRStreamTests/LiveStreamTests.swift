@@ -32,6 +32,10 @@ import Testing
         let data = try Data(contentsOf: URL(fileURLWithPath: output))
         #expect(data.range(of: Data("moof".utf8)) != nil)
         #expect(LiveFixtures.summaryNumber(result.stdout, "first annotated frame after") != nil)
+        // Live input defaults to --infer-every auto; glass-to-glass is a figure or said unknown, never 0 ms.
+        #expect(result.stdout.contains("masks: network auto"), "stdout: \(result.stdout)")
+        #expect(result.stdout.contains("glass-to-glass"), "stdout: \(result.stdout)")
+        #expect(!result.stdout.contains("glass-to-glass p50 0 ms"), "stdout: \(result.stdout)")
     }
 
     @Test func cameraAudioIsCarriedInSync() throws {

@@ -134,4 +134,39 @@ import Testing
         #expect(reused.stdout.contains("4 inferred, 3 reused unchanged"), "\(reused.stdout)")
         #expect(try Probe.video(output).frames == 7)
     }
+
+    /// `--infer-every auto` on a file: how often the network runs depends on the machine, what is
+    /// written does not: every frame, at its own timestamp; every mask counted once, by its age.
+    @Test func inferEveryAutoWritesEveryFrameAtItsTimestamp() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let output = dir.appendingPathComponent("auto.mp4").path
+        let result = try run(Repo.binary, ["run", Repo.dashcam, "-o", output, "--max-frames", "30",
+                                           "--infer-every", "auto", "--smooth", "3", "--input-size", "128x224", "--quiet"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stdout.contains("30 frames"))
+        let line = try #require(result.stdout.split(separator: "\n").first { $0.hasPrefix("masks: network auto") }, "\(result.stdout)")
+        func number(before word: String) -> Int? {
+            let parts = line.split(separator: " ")
+            guard let i = parts.firstIndex(where: { $0.hasPrefix(word) }), i > 0 else { return nil }
+            return Int(parts[i - 1].trimmingCharacters(in: CharacterSet(charactersIn: "(")))
+        }
+        let runs = try #require(number(before: "runs"), "\(line)")
+        let inferred = try #require(number(before: "inferred"), "\(line)")
+        let carried = try #require(number(before: "carried"), "\(line)")
+        // The first frame waits for its own mask; each further result comes back for an earlier frame.
+        #expect(inferred >= 1 && inferred + carried == 30, "\(line)")
+        #expect(runs >= 1 && runs <= 30, "\(line)")
+        #expect(line.contains("smoothed over 3"), "\(line)")
+        func times(_ path: String) throws -> [String] {
+            try Probe.ffprobe(["-select_streams", "v:0", "-show_entries", "frame=pts_time", "-of", "csv=p=0", path])
+                .split(separator: "\n").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: ", ")) }.filter { !$0.isEmpty }
+        }
+        #expect(try times(output) == Array(try times(Repo.dashcam).prefix(30)))
+        #expect(try Probe.decodeErrors(output).isEmpty)
+
+        let bad = try run(Repo.binary, ["run", Repo.dashcam, "-o", output, "--infer-every", "often"])
+        #expect(bad.status == 64)
+        #expect(bad.stderr.contains("--infer-every: expected auto or a whole number of at least 1, got 'often'"), "\(bad.stderr)")
+    }
 }
