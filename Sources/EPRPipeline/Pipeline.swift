@@ -110,11 +110,15 @@ public final class Pipeline: @unchecked Sendable {
     private var stopRequested = false
     private var interruptRequested = false
     private var liveSource: LiveSource?
+    /// A model compiled once and shared with other pipelines (each gets its own runner on it);
+    /// nil: `run` compiles one for its source.
+    public let sharedModel: CompiledSegmentationModel?
 
-    public init(input: String, output: String?, settings: PipelineSettings) {
+    public init(input: String, output: String?, settings: PipelineSettings, model: CompiledSegmentationModel? = nil) {
         self.input = input
         self.output = output
         self.settings = settings
+        sharedModel = model
     }
 
     /// Ends the run early but cleanly (Ctrl-C, --duration, --max-frames on a live source):
@@ -151,8 +155,13 @@ public final class Pipeline: @unchecked Sendable {
         defer { source.close() }
         let live = source.live
 
-        let runner = try SegmentationRunner(modelPath: modelPath, frameWidth: source.video.width,
-                                            frameHeight: source.video.height, options: settings.runnerOptions)
+        // The compiled model (given, when several streams share one, or compiled here for this
+        // source) and this stream's runner, with its own requests on it.
+        let model = if let sharedModel { sharedModel } else {
+            try CompiledSegmentationModel(modelPath: modelPath, frameWidth: source.video.width,
+                                          frameHeight: source.video.height, options: settings.runnerOptions)
+        }
+        let runner = try model.makeRunner()
 
         var compositorOptions = CompositorOptions()
         compositorOptions.mode = settings.overlayMode
