@@ -59,7 +59,7 @@ let package = Package(
         .testTarget(name: "EPROverlayTests", dependencies: ["EPROverlay", "EPRCore", "CFFmpeg"]),
         .testTarget(
             name: "EPRPipelineTests",
-            dependencies: ["EPRPipeline", "EPRCore", "EPRMedia", "EPROverlay", "CFFmpeg"],
+            dependencies: ["EPRPipeline", "EPRCore", "EPRMedia", "EPRInference", "EPROverlay", "CFFmpeg"],
             swiftSettings: [.unsafeFlags(["-Xcc", "-I\(openVINO)/include"])]
         ),
         // End-to-end tests drive the built `eprstream` binary on real media.

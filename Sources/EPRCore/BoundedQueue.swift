@@ -28,11 +28,14 @@ public final class BoundedQueue<Element: Sendable>: @unchecked Sendable {
     private var dropped = 0
     private var highWater = 0
     private let condition = NSCondition()
+    /// Items `.dropOldest` never drops (a live source's connection events among its frames).
+    private let neverDrop: (@Sendable (Element) -> Bool)?
 
-    public init(capacity: Int, policy: OverflowPolicy = .block) {
+    public init(capacity: Int, policy: OverflowPolicy = .block, neverDrop: (@Sendable (Element) -> Bool)? = nil) {
         precondition(capacity > 0, "queue capacity must be positive")
         self.capacity = capacity
         self.policy = policy
+        self.neverDrop = neverDrop
         items.reserveCapacity(capacity)
     }
 
@@ -45,9 +48,7 @@ public final class BoundedQueue<Element: Sendable>: @unchecked Sendable {
         defer { condition.unlock() }
         while !closed && countLocked >= capacity {
             if policy == .dropOldest {
-                head += 1
-                dropped += 1
-                compactLocked()
+                dropOldestLocked()
                 break
             }
             condition.wait()
@@ -94,6 +95,20 @@ public final class BoundedQueue<Element: Sendable>: @unchecked Sendable {
         compactLocked()
         condition.broadcast()
         return item
+    }
+
+    /// Drops the oldest item that may be dropped. When every queued item is one `neverDrop` keeps
+    /// (rare events), none is dropped and the queue holds one more than its capacity.
+    private func dropOldestLocked() {
+        guard let neverDrop, neverDrop(items[head]) else {
+            head += 1
+            dropped += 1
+            compactLocked()
+            return
+        }
+        guard let index = items[(head + 1)...].firstIndex(where: { !neverDrop($0) }) else { return }
+        items.remove(at: index)
+        dropped += 1
     }
 
     /// Releases consumed slots so the storage never grows past `capacity`.

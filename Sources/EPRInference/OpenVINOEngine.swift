@@ -2,8 +2,10 @@ import COpenVINO
 import EPRCore
 import Foundation
 
+import Synchronization
+
 /// What a compiled model takes as input.
-enum EngineInput: Equatable, Sendable {
+public enum EngineInput: Equatable, Sendable {
     /// One f32 NCHW tensor at the network size, normalised by the caller (the host path).
     case normalisedFloat
     /// One u8 interleaved RGB tensor at the network size; normalisation in the graph.
@@ -13,56 +15,117 @@ enum EngineInput: Equatable, Sendable {
     case i420(width: Int, height: Int)
 }
 
-/// What the runner needs from an inference engine: a fixed set of requests, each with
-/// preallocated input tensors (one per plane of `input`), started asynchronously and waited for in
-/// any order. OpenVINO is the first engine; another (native) one can implement the same protocol.
-protocol InferenceEngine: AnyObject {
-    var requestCount: Int { get }
+/// Static shape facts about a model file, read before compiling.
+public struct ModelShapes: Sendable {
+    public var inputStatic: (height: Int, width: Int)?
+    public var classCount: Int
+}
+
+/// What to compile: the model file, its input size and form, the normalisation the graph does
+/// (`mean`, `std`; unused for `.normalisedFloat`) and the device with its properties.
+public struct NetworkSpec: Sendable {
+    public var path: String
+    public var height: Int
+    public var width: Int
+    public var input: EngineInput
+    public var mean: [Float]
+    public var std: [Float]
+    public var device: String
+    public var properties: [(String, String)]
+}
+
+/// Reads and compiles segmentation models (one image in, one score map out). Thread-safe; one
+/// engine serves every model of a process. OpenVINO is the first implementation.
+public protocol InferenceEngine: AnyObject, Sendable {
+    /// Checks the model is one image in, one score map out; its static input size and class count.
+    func shapes(ofModelAt path: String) throws(EPRError) -> ModelShapes
+    /// Compiles the model (each call compiles: keep the result and share it).
+    func compile(_ spec: NetworkSpec) throws(EPRError) -> any CompiledNetwork
+    /// Networks compiled so far.
+    var compilations: Int { get }
+}
+
+/// A compiled network, shared by every runner that uses it: any thread may make requests from it.
+public protocol CompiledNetwork: AnyObject, Sendable {
     var input: EngineInput { get }
     var inputHeight: Int { get }
     var inputWidth: Int { get }
     var classCount: Int { get }
     var outputHeight: Int { get }
     var outputWidth: Int { get }
-    /// The request's input tensor for `plane` (f32 NCHW, u8 NHWC RGB, or the Y, U, V planes), valid
-    /// for the engine's lifetime.
-    func inputBuffer(_ request: Int, plane: Int) -> UnsafeMutableRawPointer
-    func inputBuffers(_ request: Int) -> [UnsafeMutableRawPointer]
-    func start(_ request: Int) throws(EPRError)
-    func wait(_ request: Int) throws(EPRError)
-    func infer(_ request: Int) throws(EPRError)
-    /// Calls `body` with the request's output (classCount planes of outputHeight x outputWidth floats).
-    func withOutput<R>(_ request: Int, _ body: (UnsafePointer<Float>) -> R) throws(EPRError) -> R
+    /// A new request with its own preallocated input tensors (one per plane of `input`).
+    func makeRequest() throws(EPRError) -> any InferRequest
+    /// A property of the compiled network, e.g. "NUM_STREAMS" or "INFERENCE_PRECISION_HINT".
+    func property(_ key: String) -> String?
 }
 
-/// Static shape facts about a model file, read before compiling.
-struct ModelShapes {
-    var inputStatic: (height: Int, width: Int)?
-    var classCount: Int
+/// One inference request of a compiled network: owned and driven by one runner (one thread at a
+/// time), started asynchronously and waited for.
+public protocol InferRequest: AnyObject {
+    /// The input tensor for `plane` (f32 NCHW, u8 NHWC RGB, or the Y, U, V planes), valid for the
+    /// request's lifetime.
+    func inputBuffer(plane: Int) -> UnsafeMutableRawPointer
+    var inputBuffers: [UnsafeMutableRawPointer] { get }
+    func start() throws(EPRError)
+    func wait() throws(EPRError)
+    func infer() throws(EPRError)
+    /// Calls `body` with the output (classCount planes of outputHeight x outputWidth floats).
+    func withOutput<R>(_ body: (UnsafePointer<Float>) -> R) throws(EPRError) -> R
 }
 
-/// OpenVINO (C API) implementation of `InferenceEngine`.
-final class OpenVINOEngine: InferenceEngine {
-    private var core: OpaquePointer?
+/// OpenVINO (C API) implementation of `InferenceEngine`: one core for every model it compiles.
+public final class OpenVINORuntime: InferenceEngine {
+    private let core: OpenVINOCore
+    private let compiled = Mutex(0)
+
+    public init() throws(EPRError) {
+        core = try OpenVINOCore()
+    }
+
+    public func shapes(ofModelAt path: String) throws(EPRError) -> ModelShapes {
+        try OpenVINOEngine(path: path, core: core).shapes()
+    }
+
+    public func compile(_ spec: NetworkSpec) throws(EPRError) -> any CompiledNetwork {
+        let network = try OpenVINOEngine(path: spec.path, core: core)
+            .compile(height: spec.height, width: spec.width, input: spec.input, mean: spec.mean, std: spec.std,
+                     device: spec.device, properties: spec.properties)
+        compiled.withLock { $0 += 1 }
+        return network
+    }
+
+    public var compilations: Int { compiled.withLock { $0 } }
+}
+
+/// Sendable: an immutable pointer to an ov_core, whose read and compile calls OpenVINO allows
+/// from any thread.
+final class OpenVINOCore: @unchecked Sendable {
+    let pointer: OpaquePointer
+
+    init() throws(EPRError) {
+        var core: OpaquePointer?
+        guard ov_core_create(&core).rawValue == 0, let core else {
+            throw EPRError(.model, "cannot start OpenVINO (\(OpenVINOEngine.lastError()))")
+        }
+        pointer = core
+    }
+
+    deinit { ov_core_free(pointer) }
+}
+
+/// One model file on its way to a compiled network: read, checked, reshaped, given its
+/// preprocessing and compiled once (`OpenVINORuntime.compile`).
+final class OpenVINOEngine {
+    private let core: OpenVINOCore
     private var model: OpaquePointer?
-    private var compiled: OpaquePointer?
-    private var requests: [OpaquePointer] = []
-    private var inputTensors: [OpaquePointer] = []
-    private var inputData: [[UnsafeMutableRawPointer]] = []  // [request][plane]
-    private(set) var input = EngineInput.normalisedFloat
     let path: String
-    private(set) var inputHeight = 0, inputWidth = 0
-    private(set) var classCount = 0, outputHeight = 0, outputWidth = 0
-    var requestCount: Int { requests.count }
-    /// The compile-time settings actually used (for logs and benchmarks).
-    private(set) var settings: [(String, String)] = []
 
     /// Reads the model and checks its inputs and outputs; `compile` finishes the set-up.
-    init(path: String) throws(EPRError) {
+    init(path: String, core: OpenVINOCore) throws(EPRError) {
         self.path = path
-        try check(ov_core_create(&core), "cannot start OpenVINO")
+        self.core = core
         var m: OpaquePointer?
-        let status = ov_core_read_model(core, path, nil, &m)
+        let status = ov_core_read_model(core.pointer, path, nil, &m)
         guard status.rawValue == 0, let m else {
             let detail = Self.lastError()
             if detail.contains("Unable to read the model") {
@@ -74,11 +137,7 @@ final class OpenVINOEngine: InferenceEngine {
     }
 
     deinit {
-        for t in inputTensors { ov_tensor_free(t) }
-        for r in requests { ov_infer_request_free(r) }
-        if let compiled { ov_compiled_model_free(compiled) }
         if let model { ov_model_free(model) }
-        if let core { ov_core_free(core) }
     }
 
     static func lastError() -> String {
@@ -149,12 +208,12 @@ final class OpenVINOEngine: InferenceEngine {
     }
 
     /// Reshapes to [1,3,height,width], puts the steps `input` needs in front of the network
-    /// (OpenVINO's PrePostProcessor: the plugin fuses them with the first layers where it can),
-    /// compiles and creates `requests` requests, each with its own input tensors. `mean` and `std`
-    /// are the model's per-channel normalisation (unused for `.normalisedFloat`); `properties` are
-    /// OpenVINO CPU properties (string keys and values).
+    /// (OpenVINO's PrePostProcessor: the plugin fuses them with the first layers where it can) and
+    /// compiles; requests come from the network. `mean` and `std` are the model's per-channel
+    /// normalisation (unused for `.normalisedFloat`); `properties` are OpenVINO CPU properties
+    /// (string keys and values).
     func compile(height: Int, width: Int, input: EngineInput, mean: [Float], std: [Float], device: String,
-                 properties: [(String, String)], requests count: Int) throws(EPRError) {
+                 properties: [(String, String)]) throws(EPRError) -> OpenVINONetwork {
         var ps = ov_partial_shape_t()
         let dims: [Int64] = [1, 3, Int64(height), Int64(width)]
         try check(ov_partial_shape_create_static(4, dims, &ps), "cannot make a shape")
@@ -175,51 +234,36 @@ final class OpenVINOEngine: InferenceEngine {
             props.append(ov_property_t(key: cStrings[i], value: UnsafeRawPointer(cStrings[i + 1])))
         }
         var cm: OpaquePointer?
-        try check(ov_core_compile_model_props(core, model, device, props.count, props, &cm),
+        try check(ov_core_compile_model_props(core.pointer, model, device, props.count, props, &cm),
                   "cannot compile for \(device)")
-        compiled = cm
-        settings = properties
-        self.input = input
-
-        var port: OpaquePointer?
-        try check(ov_compiled_model_output_by_index(cm, 0, &port), "cannot get the output")
-        var shape = ov_shape_t()
-        let st = ov_const_port_get_shape(port, &shape)
-        ov_output_const_port_free(port)
-        try check(st, "cannot get the output shape")
-        defer { ov_shape_free(&shape) }
-        guard shape.rank == 4, let d = shape.dims else { throw fail("output is not [1,K,H,W]") }
-        classCount = Int(d[1]); outputHeight = Int(d[2]); outputWidth = Int(d[3])
-        inputHeight = height; inputWidth = width
-
-        let planes = Self.planeShapes(input, height: height, width: width)
-        for _ in 0..<max(1, count) {
-            var request: OpaquePointer?
-            try check(ov_compiled_model_create_infer_request(cm, &request), "cannot create an inference request")
-            requests.append(request!)
-            var data: [UnsafeMutableRawPointer] = []
-            for (index, plane) in planes.enumerated() {
-                var tensor: OpaquePointer?
-                var tshape = ov_shape_t()
-                try check(ov_shape_create(Int64(plane.dims.count), plane.dims, &tshape), "cannot make a shape")
-                let created = ov_tensor_create(plane.type, tshape, &tensor)
-                ov_shape_free(&tshape)
-                try check(created, "cannot allocate an input tensor")
-                inputTensors.append(tensor!)
-                try check(ov_infer_request_set_input_tensor_by_index(request, index, tensor), "cannot set an input tensor")
-                var p: UnsafeMutableRawPointer?
-                try check(ov_tensor_data(tensor, &p), "cannot map an input tensor")
-                data.append(p!)
-            }
-            inputData.append(data)
-        }
-        // Model graph no longer needed once compiled.
+        guard let cm else { throw fail("cannot compile for \(device)") }
+        // The model graph is no longer needed once compiled.
         ov_model_free(model)
         model = nil
+
+        var port: OpaquePointer?
+        var shape = ov_shape_t()
+        var st = ov_compiled_model_output_by_index(cm, 0, &port)
+        if st.rawValue == 0 {
+            st = ov_const_port_get_shape(port, &shape)
+            ov_output_const_port_free(port)
+        }
+        guard st.rawValue == 0 else {
+            let detail = Self.lastError()
+            ov_compiled_model_free(cm)
+            throw fail("cannot get the output shape (\(detail))")
+        }
+        defer { ov_shape_free(&shape) }
+        guard shape.rank == 4, let d = shape.dims else {
+            ov_compiled_model_free(cm)
+            throw fail("output is not [1,K,H,W]")
+        }
+        return OpenVINONetwork(core: core, compiled: cm, path: path, input: input, inputHeight: height,
+                               inputWidth: width, classCount: Int(d[1]), outputHeight: Int(d[2]), outputWidth: Int(d[3]))
     }
 
     /// Element type and shape of each input tensor the compiled model takes.
-    private static func planeShapes(_ input: EngineInput, height: Int, width: Int) -> [(type: ov_element_type_e, dims: [Int64])] {
+    static func planeShapes(_ input: EngineInput, height: Int, width: Int) -> [(type: ov_element_type_e, dims: [Int64])] {
         let h = Int64(height), w = Int64(width)
         switch input {
         case .normalisedFloat: return [(F32, [1, 3, h, w])]
@@ -296,36 +340,116 @@ final class OpenVINOEngine: InferenceEngine {
         try body(layout)
     }
 
-    /// A property of the compiled model, e.g. "NUM_STREAMS" or "INFERENCE_PRECISION_HINT".
-    func compiledProperty(_ key: String) -> String? {
+}
+
+/// A compiled OpenVINO network. Sendable: only lets, and OpenVINO's compiled model may be asked
+/// for properties and requests from any thread (request creation is serialised here all the same).
+final class OpenVINONetwork: CompiledNetwork, @unchecked Sendable {
+    private let core: OpenVINOCore  // outlives the compiled model
+    private let compiled: OpaquePointer
+    private let creating = Mutex(())
+    let path: String
+    let input: EngineInput
+    let inputHeight: Int, inputWidth: Int
+    let classCount: Int, outputHeight: Int, outputWidth: Int
+
+    init(core: OpenVINOCore, compiled: OpaquePointer, path: String, input: EngineInput, inputHeight: Int,
+         inputWidth: Int, classCount: Int, outputHeight: Int, outputWidth: Int) {
+        self.core = core
+        self.compiled = compiled
+        self.path = path
+        self.input = input
+        self.inputHeight = inputHeight
+        self.inputWidth = inputWidth
+        self.classCount = classCount
+        self.outputHeight = outputHeight
+        self.outputWidth = outputWidth
+    }
+
+    deinit { ov_compiled_model_free(compiled) }
+
+    func property(_ key: String) -> String? {
         var value: UnsafeMutablePointer<CChar>?
         guard ov_compiled_model_get_property(compiled, key, &value).rawValue == 0, let value else { return nil }
         defer { ov_free(value) }
         return String(cString: value)
     }
 
-    func inputBuffer(_ request: Int, plane: Int) -> UnsafeMutableRawPointer { inputData[request][plane] }
+    func makeRequest() throws(EPRError) -> any InferRequest {
+        try creating.withLock { _ throws(EPRError) -> OpenVINORequest in
+            var request: OpaquePointer?
+            try ovCheck(ov_compiled_model_create_infer_request(compiled, &request), path, "cannot create an inference request")
+            guard let request else { throw EPRError(.model, "model \(path): cannot create an inference request") }
+            let made = OpenVINORequest(request, path: path)
+            for (index, plane) in OpenVINOEngine.planeShapes(input, height: inputHeight, width: inputWidth).enumerated() {
+                try made.addInput(index: index, type: plane.type, dims: plane.dims)
+            }
+            return made
+        }
+    }
+}
 
-    func inputBuffers(_ request: Int) -> [UnsafeMutableRawPointer] { inputData[request] }
+/// One OpenVINO infer request with its own input tensors; driven by one runner.
+final class OpenVINORequest: InferRequest {
+    private let request: OpaquePointer
+    private let path: String
+    private var tensors: [OpaquePointer] = []
+    private(set) var inputBuffers: [UnsafeMutableRawPointer] = []
 
-    func start(_ request: Int) throws(EPRError) {
-        try check(ov_infer_request_start_async(requests[request]), "inference failed to start")
+    init(_ request: OpaquePointer, path: String) {
+        self.request = request
+        self.path = path
     }
 
-    func wait(_ request: Int) throws(EPRError) {
-        try check(ov_infer_request_wait(requests[request]), "inference failed")
+    deinit {
+        for t in tensors { ov_tensor_free(t) }
+        ov_infer_request_free(request)
     }
 
-    func infer(_ request: Int) throws(EPRError) {
-        try check(ov_infer_request_infer(requests[request]), "inference failed")
-    }
-
-    func withOutput<R>(_ request: Int, _ body: (UnsafePointer<Float>) -> R) throws(EPRError) -> R {
+    /// Allocates the input tensor of port `index` and maps it.
+    func addInput(index: Int, type: ov_element_type_e, dims: [Int64]) throws(EPRError) {
         var tensor: OpaquePointer?
-        try check(ov_infer_request_get_output_tensor(requests[request], &tensor), "cannot get the output")
+        var shape = ov_shape_t()
+        try ovCheck(ov_shape_create(Int64(dims.count), dims, &shape), path, "cannot make a shape")
+        let created = ov_tensor_create(type, shape, &tensor)
+        ov_shape_free(&shape)
+        try ovCheck(created, path, "cannot allocate an input tensor")
+        guard let tensor else { throw EPRError(.model, "model \(path): cannot allocate an input tensor") }
+        tensors.append(tensor)
+        try ovCheck(ov_infer_request_set_input_tensor_by_index(request, index, tensor), path, "cannot set an input tensor")
+        var p: UnsafeMutableRawPointer?
+        try ovCheck(ov_tensor_data(tensor, &p), path, "cannot map an input tensor")
+        guard let p else { throw EPRError(.model, "model \(path): cannot map an input tensor") }
+        inputBuffers.append(p)
+    }
+
+    func inputBuffer(plane: Int) -> UnsafeMutableRawPointer { inputBuffers[plane] }
+
+    func start() throws(EPRError) {
+        try ovCheck(ov_infer_request_start_async(request), path, "inference failed to start")
+    }
+
+    func wait() throws(EPRError) {
+        try ovCheck(ov_infer_request_wait(request), path, "inference failed")
+    }
+
+    func infer() throws(EPRError) {
+        try ovCheck(ov_infer_request_infer(request), path, "inference failed")
+    }
+
+    func withOutput<R>(_ body: (UnsafePointer<Float>) -> R) throws(EPRError) -> R {
+        var tensor: OpaquePointer?
+        try ovCheck(ov_infer_request_get_output_tensor(request, &tensor), path, "cannot get the output")
         defer { ov_tensor_free(tensor) }
         var data: UnsafeMutableRawPointer?
-        try check(ov_tensor_data(tensor, &data), "cannot map the output")
+        try ovCheck(ov_tensor_data(tensor, &data), path, "cannot map the output")
         return body(UnsafePointer(data!.assumingMemoryBound(to: Float.self)))
+    }
+}
+
+/// Throws one line naming the model and what failed when an OpenVINO call did not succeed.
+func ovCheck(_ status: ov_status_e, _ path: String, _ what: @autoclosure () -> String) throws(EPRError) {
+    if status.rawValue != 0 {
+        throw EPRError(.model, "model \(path): \(what()) (\(OpenVINOEngine.lastError()))")
     }
 }

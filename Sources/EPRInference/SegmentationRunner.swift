@@ -70,37 +70,31 @@ public struct Segmentation: Sendable {
 /// stream per request otherwise: with two requests on 2 cores, 2 streams ran 1.15-2.1x faster than
 /// one LATENCY stream serving both (EPRNet 360x640, fp32 and int8, measured on a loaded machine).
 ///
-/// Not meant to be driven from several threads at once; calls are serialised by a lock.
-public final class SegmentationRunner: @unchecked Sendable {
-    public let model: ModelDescription
-    public let inputHeight: Int
-    public let inputWidth: Int
+/// The compiled networks live in a `CompiledSegmentationModel`, which several runners may share
+/// (one per stream); each runner has its own requests. One runner is not meant to be driven from
+/// several threads at once; its calls are serialised by a lock.
+public final class SegmentationRunner: @unchecked Sendable {  // all mutable state is behind `lock`
+    /// The compiled model this runner's requests come from (shared with any other runner of it).
+    public let compiled: CompiledSegmentationModel
+    public var model: ModelDescription { compiled.model }
+    public var inputHeight: Int { compiled.inputHeight }
+    public var inputWidth: Int { compiled.inputWidth }
     /// Settings the engine was compiled with, and what OpenVINO reports back (NUM_STREAMS, ...).
-    public let engineSettings: [String: String]
-    public let modelPath: String
-    public let preprocessing: Preprocessing
+    public var engineSettings: [String: String] { compiled.engineSettings }
+    public var modelPath: String { compiled.modelPath }
+    public var preprocessing: Preprocessing { compiled.preprocessing }
 
-    /// What compiling another engine for this model needs.
-    private struct CompileSpec {
-        var device: String
-        var properties: [(String, String)]
-        var requests: Int
-    }
-    private let spec: CompileSpec
-    /// Graph path: takes yuv420p planes of `planeSize` (nil when no even size fits).
-    private let frameEngine: OpenVINOEngine?
-    private let planeSize: (width: Int, height: Int)
+    /// This runner's requests on the network that takes the frames' planes (graph path) or the
+    /// float tensor (host path); those on the RGB network are made when first needed.
+    private let frameRequests: [any InferRequest]
+    private var rgbRequests: [any InferRequest]?
     private var resizer: I420Resizer?
-    /// Graph path: u8 RGB at the network size (compiled when first needed); host path: the float
-    /// engine that takes everything.
-    private var rgbEngine: OpenVINOEngine?
     private var converter: RGBConverter?
     private let hostPreprocessor: Preprocessor?
     private let lock = NSLock()
 
     private struct Pending {
-        let engine: OpenVINOEngine
-        let request: Int
+        let request: any InferRequest
         let frame: VideoFrame
         let preprocess: Double
         let started: UInt64
@@ -109,82 +103,23 @@ public final class SegmentationRunner: @unchecked Sendable {
     private var nextRequest = 0
     private var ready: [Segmentation] = []  // finished by segment(), returned by the next submit/drain
 
-    public init(modelPath: String, frameWidth: Int, frameHeight: Int,
-                options: RunnerOptions = RunnerOptions()) throws(EPRError) {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: modelPath, isDirectory: &isDir), !isDir.boolValue else {
-            throw EPRError(.model, "model \(modelPath): file not found")
-        }
-        guard options.inFlight >= 1 else { throw EPRError(.config, "in-flight requests must be at least 1") }
-        let meta = try ModelMetadata.read(path: modelPath)  // also rejects files that are no model
-        let engine = try OpenVINOEngine(path: modelPath)
-        let shapes = try engine.shapes()
-        let fallback = shapes.inputStatic ?? SegmentationRunner.defaultInputSize(frameWidth: frameWidth, frameHeight: frameHeight)
-        model = try ModelMetadata.describe(meta, path: modelPath, classCount: shapes.classCount, fallbackSize: fallback)
+    /// A runner with its own `model.inFlight` requests on a shared compiled model.
+    public init(model: CompiledSegmentationModel) throws(EPRError) {
+        compiled = model
+        var requests: [any InferRequest] = []
+        for _ in 0..<model.inFlight { requests.append(try model.primaryNetwork.makeRequest()) }
+        frameRequests = requests
+        if model.primaryNetwork.input == .rgb8 { rgbRequests = requests }
+        hostPreprocessor = model.preprocessing == .host
+            ? Preprocessor(width: model.inputWidth, height: model.inputHeight, mean: model.model.mean, std: model.model.std)
+            : nil
+    }
 
-        // Input size: explicit, else the model's static size, else derived from the frame.
-        var h: Int, w: Int
-        switch (options.inputHeight, options.inputWidth) {
-        case let (hh?, ww?): h = hh; w = ww
-        case let (hh?, nil):
-            h = hh; w = max(8, Int((Double(hh) * Double(frameWidth) / Double(max(frameHeight, 1)) / 8).rounded()) * 8)
-        case let (nil, ww?):
-            w = ww; h = max(8, Int((Double(ww) * Double(frameHeight) / Double(max(frameWidth, 1)) / 8).rounded()) * 8)
-        case (nil, nil):
-            (h, w) = shapes.inputStatic ?? SegmentationRunner.defaultInputSize(frameWidth: frameWidth, frameHeight: frameHeight)
-        }
-        guard h > 0, w > 0 else { throw EPRError(.config, "input size \(h)x\(w) is not positive") }
-
-        var props: [(String, String)] = []
-        let hint = options.performanceHint ?? (options.inFlight > 1 ? "THROUGHPUT" : "LATENCY")
-        props.append(("PERFORMANCE_HINT", hint))
-        if let s = options.streams {
-            props.append(("NUM_STREAMS", String(s)))
-        } else if hint == "THROUGHPUT" {
-            props.append(("NUM_STREAMS", String(options.inFlight)))
-        }
-        props.append(("PERFORMANCE_HINT_NUM_REQUESTS", String(options.inFlight)))
-        if options.threads > 0 { props.append(("INFERENCE_NUM_THREADS", String(options.threads))) }
-        if !options.precision.isEmpty { props.append(("INFERENCE_PRECISION_HINT", options.precision)) }
-        spec = CompileSpec(device: options.device, properties: props, requests: options.inFlight)
-        inputHeight = h
-        inputWidth = w
-        self.modelPath = modelPath
-        preprocessing = options.preprocessing
-
-        // The engine compiled now is the one frames of the announced size need.
-        let input: EngineInput
-        switch options.preprocessing {
-        case .graph:
-            let frameFits = I420Planes.fits(width: frameWidth, height: frameHeight)
-            if I420Planes.fits(width: w, height: h) && !(options.resizeInGraph && frameFits) {
-                input = .i420(width: w, height: h)
-            } else {
-                input = frameFits ? .i420(width: frameWidth, height: frameHeight) : .rgb8
-            }
-        case .host:
-            input = .normalisedFloat
-        }
-        if case .i420(let pw, let ph) = input { planeSize = (pw, ph) } else { planeSize = (0, 0) }
-        try engine.compile(height: h, width: w, input: input, mean: model.mean, std: model.std, device: spec.device,
-                           properties: props, requests: spec.requests)
-        if case .i420 = input {
-            frameEngine = engine
-        } else {
-            frameEngine = nil
-            rgbEngine = engine
-        }
-        hostPreprocessor = options.preprocessing == .host
-            ? Preprocessor(width: w, height: h, mean: model.mean, std: model.std) : nil
-
-        var settings: [String: String] = [:]
-        for (k, v) in props { settings[k] = v }
-        settings["preprocessing"] = options.preprocessing.rawValue
-        for key in ["NUM_STREAMS", "INFERENCE_NUM_THREADS", "INFERENCE_PRECISION_HINT", "PERFORMANCE_HINT",
-                    "OPTIMAL_NUMBER_OF_INFER_REQUESTS"] {
-            if let v = engine.compiledProperty(key) { settings["compiled." + key] = v }
-        }
-        engineSettings = settings
+    /// A runner on a model compiled for it alone.
+    public convenience init(modelPath: String, frameWidth: Int, frameHeight: Int,
+                            options: RunnerOptions = RunnerOptions()) throws(EPRError) {
+        try self.init(model: CompiledSegmentationModel(modelPath: modelPath, frameWidth: frameWidth,
+                                                       frameHeight: frameHeight, options: options))
     }
 
     /// Short side 360 with the frame's aspect ratio, the other side rounded to a multiple of 8
@@ -202,51 +137,50 @@ public final class SegmentationRunner: @unchecked Sendable {
     }
 
     /// Number of requests (the most frames in flight at once).
-    public var inFlight: Int { spec.requests }
+    public var inFlight: Int { compiled.inFlight }
 
     /// Whether `frame`'s yuv420p planes go into the graph (copied, or resized by swscale), with no
     /// colour conversion on the host.
-    public func takesPlanes(_ frame: VideoFrame) -> Bool {
-        guard frameEngine != nil, I420Planes.accepts(frame) else { return false }
-        return (frame.width == planeSize.width && frame.height == planeSize.height) || planesAtNetworkSize
-    }
+    public func takesPlanes(_ frame: VideoFrame) -> Bool { compiled.takesPlanes(frame) }
 
-    private var planesAtNetworkSize: Bool { planeSize.width == inputWidth && planeSize.height == inputHeight }
-
-    /// Writes `frame` into request `request`'s inputs of the engine that takes it; returns that engine.
-    private func feed(_ frame: VideoFrame, request: Int) throws(EPRError) -> OpenVINOEngine {
-        if let host = hostPreprocessor, let engine = rgbEngine {
-            try host.run(frame, into: engine.inputBuffer(request, plane: 0).assumingMemoryBound(to: Float.self))
-            return engine
+    /// Writes `frame` into request number `index` of the network that takes it; returns that request.
+    private func feed(_ frame: VideoFrame, request index: Int) throws(EPRError) -> any InferRequest {
+        if let host = hostPreprocessor {
+            let request = frameRequests[index]
+            try host.run(frame, into: request.inputBuffer(plane: 0).assumingMemoryBound(to: Float.self))
+            return request
         }
-        if let engine = frameEngine, takesPlanes(frame) {
-            if frame.width == planeSize.width && frame.height == planeSize.height {
-                I420Planes.copy(frame, into: engine.inputBuffers(request))
+        if takesPlanes(frame) {
+            let request = frameRequests[index], planes = compiled.planeSize
+            if frame.width == planes.width && frame.height == planes.height {
+                I420Planes.copy(frame, into: request.inputBuffers)
             } else {
-                let resizer = self.resizer ?? I420Resizer(width: planeSize.width, height: planeSize.height)
+                let resizer = self.resizer ?? I420Resizer(width: planes.width, height: planes.height)
                 self.resizer = resizer
-                try resizer.resize(frame, into: engine.inputBuffers(request))
+                try resizer.resize(frame, into: request.inputBuffers)
             }
-            return engine
+            return request
         }
-        let engine = try rgbGraphEngine()
+        let request = try rgbRequest(index)
         let converter = rgbConverter()
         try converter.convert(frame)
         copyRows(converter.rgb, stride: converter.stride, rowBytes: inputWidth * 3, rows: inputHeight,
-                 into: engine.inputBuffer(request, plane: 0))
-        return engine
+                 into: request.inputBuffer(plane: 0))
+        return request
     }
 
-    /// Writes a packed RGB24 image into request `request`'s input; returns the engine that takes it.
+    /// Writes a packed RGB24 image into request number `index` of the network that takes it;
+    /// returns that request.
     private func feed(rgb image: UnsafePointer<UInt8>, width: Int, height: Int, stride: Int,
-                      request: Int) throws(EPRError) -> OpenVINOEngine {
-        if let host = hostPreprocessor, let engine = rgbEngine {
+                      request index: Int) throws(EPRError) -> any InferRequest {
+        if let host = hostPreprocessor {
+            let request = frameRequests[index]
             try host.run(rgb: image, width: width, height: height, stride: stride,
-                         into: engine.inputBuffer(request, plane: 0).assumingMemoryBound(to: Float.self))
-            return engine
+                         into: request.inputBuffer(plane: 0).assumingMemoryBound(to: Float.self))
+            return request
         }
-        let engine = try rgbGraphEngine()
-        let destination = engine.inputBuffer(request, plane: 0)
+        let request = try rgbRequest(index)
+        let destination = request.inputBuffer(plane: 0)
         if width == inputWidth && height == inputHeight {
             copyRows(image, stride: stride, rowBytes: width * 3, rows: height, into: destination)
         } else {
@@ -254,16 +188,18 @@ public final class SegmentationRunner: @unchecked Sendable {
             try converter.convert(rgb: image, width: width, height: height, stride: stride)
             copyRows(converter.rgb, stride: converter.stride, rowBytes: inputWidth * 3, rows: inputHeight, into: destination)
         }
-        return engine
+        return request
     }
 
-    private func rgbGraphEngine() throws(EPRError) -> OpenVINOEngine {
-        if let rgbEngine { return rgbEngine }
-        let engine = try OpenVINOEngine(path: modelPath)
-        try engine.compile(height: inputHeight, width: inputWidth, input: .rgb8, mean: model.mean, std: model.std,
-                           device: spec.device, properties: spec.properties, requests: spec.requests)
-        rgbEngine = engine
-        return engine
+    /// Graph path: request number `index` on the u8 RGB network (the model compiles that network
+    /// once, for every runner, when one first needs it).
+    private func rgbRequest(_ index: Int) throws(EPRError) -> any InferRequest {
+        if let rgbRequests { return rgbRequests[index] }
+        let network = try compiled.rgbNetwork()
+        var made: [any InferRequest] = []
+        for _ in 0..<compiled.inFlight { made.append(try network.makeRequest()) }
+        rgbRequests = made
+        return made[index]
     }
 
     private func rgbConverter() -> RGBConverter {
@@ -278,16 +214,15 @@ public final class SegmentationRunner: @unchecked Sendable {
     public func submit(_ frame: VideoFrame) throws(EPRError) -> [Segmentation] {
         lock.lock(); defer { lock.unlock() }
         // Finished results wait in `ready` until returned, so an error below loses none of them.
-        if pending.count == spec.requests {
+        if pending.count == inFlight {
             ready.append(try finishOldest())
         }
-        let request = nextRequest
         let t0 = DispatchTime.now().uptimeNanoseconds
-        let engine = try feed(frame, request: request)
+        let request = try feed(frame, request: nextRequest)
         let t1 = DispatchTime.now().uptimeNanoseconds
-        try engine.start(request)
-        pending.append(Pending(engine: engine, request: request, frame: frame, preprocess: Self.seconds(t1 - t0), started: t1))
-        nextRequest = (nextRequest + 1) % spec.requests
+        try request.start()
+        pending.append(Pending(request: request, frame: frame, preprocess: Self.seconds(t1 - t0), started: t1))
+        nextRequest = (nextRequest + 1) % inFlight
         let out = ready
         ready.removeAll()
         return out
@@ -311,10 +246,9 @@ public final class SegmentationRunner: @unchecked Sendable {
     public func segment(_ frame: VideoFrame) throws(EPRError) -> LabelMap {
         lock.lock(); defer { lock.unlock() }
         ready = try drainLocked()
-        let request = nextRequest
-        let engine = try feed(frame, request: request)
-        try engine.infer(request)
-        return try labels(engine, request)
+        let request = try feed(frame, request: nextRequest)
+        try request.infer()
+        return try labels(request)
     }
 
     /// Synchronous segmentation of a packed RGB24 image (eval: CamVid images go in as training saw
@@ -331,26 +265,25 @@ public final class SegmentationRunner: @unchecked Sendable {
     public func segment(rgb: UnsafePointer<UInt8>, width: Int, height: Int, stride: Int) throws(EPRError) -> LabelMap {
         lock.lock(); defer { lock.unlock() }
         ready = try drainLocked()
-        let request = nextRequest
-        let engine = try feed(rgb: rgb, width: width, height: height, stride: stride, request: request)
-        try engine.infer(request)
-        return try labels(engine, request)
+        let request = try feed(rgb: rgb, width: width, height: height, stride: stride, request: nextRequest)
+        try request.infer()
+        return try labels(request)
     }
 
     private func finishOldest() throws(EPRError) -> Segmentation {
         let p = pending.removeFirst()
-        try p.engine.wait(p.request)
+        try p.request.wait()
         let t1 = DispatchTime.now().uptimeNanoseconds
-        let map = try labels(p.engine, p.request)
+        let map = try labels(p.request)
         let t2 = DispatchTime.now().uptimeNanoseconds
         return Segmentation(frame: p.frame, labels: map, preprocessSeconds: p.preprocess,
                             inferSeconds: Self.seconds(t1 - p.started), postprocessSeconds: Self.seconds(t2 - t1))
     }
 
-    private func labels(_ engine: OpenVINOEngine, _ request: Int) throws(EPRError) -> LabelMap {
-        let w = engine.outputWidth, h = engine.outputHeight, k = engine.classCount
+    private func labels(_ request: any InferRequest) throws(EPRError) -> LabelMap {
+        let w = compiled.outputWidth, h = compiled.outputHeight, k = compiled.classCount
         // Every byte is written by argmax: no zero fill first.
-        let labels = try engine.withOutput(request) { scores in
+        let labels = try request.withOutput { scores in
             [UInt8](unsafeUninitializedCapacity: w * h) { buffer, initialised in
                 argmax(scores, classes: k, count: w * h, into: buffer.baseAddress!)
                 initialised = w * h

@@ -4,11 +4,12 @@ import EPRMedia
 import EPROverlay
 import Foundation
 
-/// The sink side of a live run: remembers the last good frame, and while the source is down (or
-/// silent for more than a second) writes notice frames - the last frame dimmed, "source offline -
-/// reconnecting" - at the stream's frame rate, so recordings and viewers never stall. Also tells
-/// back-pressure (our pipeline dropping frames) apart from a stalled source.
-struct LiveOutput {
+/// The sink side of a live run: remembers the last good frame, and while the source is down (as
+/// its events, in band with the frames, tell) or silent for more than a second, writes notice
+/// frames - the last frame dimmed, "source offline - reconnecting" - at the stream's frame rate, so
+/// recordings and viewers never stall. Also tells back-pressure (our pipeline dropping frames)
+/// apart from a stalled source.
+struct LiveOutput: Sendable {
     static let offlineMessage = "source offline - reconnecting"
 
     let source: LiveSource
@@ -32,6 +33,10 @@ struct LiveOutput {
     private var seenDrops = 0
     private var lastDropReport = -10.0
     private var recentDrop = -10.0
+    /// From the source's events: frames flow (between online/reconnected and offline/stalled).
+    private var online = false
+    private var reconnects = 0
+    private var stalls = 0
 
     init(source: LiveSource, log: (@Sendable (String) -> Void)?) throws(EPRError) {
         self.source = source
@@ -42,9 +47,20 @@ struct LiveOutput {
         notice = try NoticeRenderer()
     }
 
-    /// The source is down, or has sent nothing for a second (and three frame times).
+    /// The source is down, or has sent nothing for a second (and three frame times: the time of
+    /// its last frame is a clock reading, not an event, since a silent source sends none).
     var sourceIsQuiet: Bool {
-        !source.isOnline || source.clock - source.lastFrameAt > max(1.0, 3 * frameInterval)
+        !online || source.clock - source.lastFrameAt > max(1.0, 3 * frameInterval)
+    }
+
+    /// Takes in a source event, in its place among the frames.
+    mutating func follow(_ event: SourceEvent) {
+        switch event {
+        case .online: online = true
+        case .reconnected: online = true; reconnects += 1
+        case .offline: online = false
+        case .stalled: online = false; stalls += 1
+        }
     }
 
     /// False for a frame that the output has already covered (a frame held in the network buffers
@@ -106,10 +122,10 @@ struct LiveOutput {
 
     func status(dropped: Int) -> LiveStatus {
         let state: LiveStatus.State
-        if !source.isOnline { state = .offline }
+        if !online { state = .offline }
         else if sourceIsQuiet { state = .stalled }
         else if source.clock - recentDrop < 2 { state = .backPressure }
         else { state = .live }
-        return LiveStatus(state: state, reconnects: source.reconnects, stalls: source.stalls, offlineFrames: offlineFrames)
+        return LiveStatus(state: state, reconnects: reconnects, stalls: stalls, offlineFrames: offlineFrames)
     }
 }

@@ -4,6 +4,7 @@ import EPRInference
 import EPRMedia
 import EPROverlay
 import Foundation
+import Synchronization
 
 /// A progress report, sent a few times per second while a run goes.
 public struct ProgressSnapshot: Sendable {
@@ -116,11 +117,15 @@ public final class Pipeline: @unchecked Sendable {
     private var stopRequested = false
     private var interruptRequested = false
     private var liveSource: LiveSource?
+    /// A model compiled once and shared with other pipelines (each gets its own runner on it);
+    /// nil: `run` compiles one for its source.
+    public let sharedModel: CompiledSegmentationModel?
 
-    public init(input: String, output: String?, settings: PipelineSettings) {
+    public init(input: String, output: String?, settings: PipelineSettings, model: CompiledSegmentationModel? = nil) {
         self.input = input
         self.output = output
         self.settings = settings
+        sharedModel = model
     }
 
     /// Ends the run early but cleanly (Ctrl-C, --duration, --max-frames on a live source):
@@ -153,14 +158,20 @@ public final class Pipeline: @unchecked Sendable {
         let runStarted = now()
 
         // The source: a file (blocking) or a live stream (reconnecting); either may bring audio.
-        let source = try openSource()
+        let events = SourceEvents()
+        let source = try openSource(events: events)
         defer { source.close() }
         let live = source.live
 
+        // The compiled model (given, when several streams share one, or compiled here for this
+        // source) and this stream's runner, with its own requests on it.
         var runnerOptions = settings.runnerOptions
         if infersAuto { runnerOptions.inFlight = 1 }   // one run at a time, both cores on it: the freshest mask
-        let runner = try SegmentationRunner(modelPath: modelPath, frameWidth: source.video.width,
-                                            frameHeight: source.video.height, options: runnerOptions)
+        let model = if let sharedModel { sharedModel } else {
+            try CompiledSegmentationModel(modelPath: modelPath, frameWidth: source.video.width,
+                                          frameHeight: source.video.height, options: runnerOptions)
+        }
+        let runner = try model.makeRunner()
 
         var compositorOptions = CompositorOptions()
         compositorOptions.mode = settings.overlayMode
@@ -221,7 +232,7 @@ public final class Pipeline: @unchecked Sendable {
             throw error
         }
 
-        let graph = buildGraph(source: source, runner: runner, compositor: compositor, tee: tee, liveOutput: liveOutput,
+        let graph = buildGraph(source: source, events: events, runner: runner, compositor: compositor, tee: tee, liveOutput: liveOutput,
                                interrupt: sinkOptions.interrupt, runStarted: runStarted, progress: progress)
         let started = now()
         do throws(EPRError) {
@@ -231,10 +242,10 @@ public final class Pipeline: @unchecked Sendable {
             throw error
         }
         try tee.finish()
-        let frames = graph.frames, sinkStage = graph.sink
+        let frames = graph.frames, sinkReport = graph.sink.report
         let wall = now() - started
         if let progress {
-            progress(snapshot(estimate: source.video.estimatedFrameCount, queues: [], dropped: frames.droppedCount, live: sinkStage.live?.status(dropped: frames.droppedCount)))
+            progress(snapshot(estimate: source.video.estimatedFrameCount, queues: [], dropped: frames.droppedCount, live: sinkReport?.live?.status(dropped: frames.droppedCount)))
         }
         var latencies: [Stage: LatencyHistogram] = [:]
         var busy: [Stage: Double] = [:]
@@ -262,16 +273,16 @@ public final class Pipeline: @unchecked Sendable {
             let served = preview.served
             summary.preview = (preview.pageURL, served.viewers, served.frames)
         }
-        if let live, let out = sinkStage.live, case .live(_, let outages) = source {
+        if let live, let report = sinkReport, let out = report.live, case .live(_, let outages) = source {
             summary.live = LiveSummary(reconnects: live.reconnects, stalls: live.stalls, offlineFrames: out.offlineFrames,
                                        lateFrames: out.lateFrames,
                                        framesReceived: stats.framesDecoded,
                                        frameQueueMaxDepth: frames.maxDepth, frameQueueCapacity: frames.capacity,
-                                       firstFrameSeconds: sinkStage.firstFrameAt,
+                                       firstFrameSeconds: report.firstFrameAt,
                                        reconnectSeconds: outages.all,
                                        outputReconnects: republisher?.reconnects ?? 0,
                                        framesNotSent: republisher?.framesNotSent ?? 0,
-                                       glassToGlass: sinkStage.glassToGlass.count > 0 ? sinkStage.glassToGlass : nil)
+                                       glassToGlass: report.glassToGlass.count > 0 ? report.glassToGlass : nil)
         }
         return summary
     }
@@ -283,27 +294,34 @@ public final class Pipeline: @unchecked Sendable {
     ///                                                                        └─► queue ─► output 2..
     ///
     /// Every queue has a size. A file source blocks rather than drops; a live source keeps only the
-    /// newest frames (the drop count is the back-pressure meter) and drops the oldest audio.
-    private func buildGraph(source: InputSource, runner: SegmentationRunner, compositor: Compositor, tee: TeeOutput,
+    /// newest frames (the drop count is the back-pressure meter; its connection events go in band
+    /// with the frames and are never dropped) and drops the oldest audio.
+    private func buildGraph(source: InputSource, events: SourceEvents, runner: SegmentationRunner, compositor: Compositor, tee: TeeOutput,
                             liveOutput: LiveOutput?, interrupt: InterruptDeadline?, runStarted: Double,
                             progress: (@Sendable (ProgressSnapshot) -> Void)?) -> RunGraph {
         let live = source.live != nil
         let scheduler = Scheduler()
         let frames = scheduler.queue(live
-            ? BoundedQueue<DecodedFrame>(capacity: settings.liveFrameQueueCapacity, policy: .dropOldest)
-            : BoundedQueue<DecodedFrame>(capacity: settings.frameQueueCapacity, policy: .block))
-        let segmented = scheduler.queue(BoundedQueue<SegmentedFrame>(capacity: settings.segmentedQueueCapacity))
+            ? FrameQueue(capacity: settings.liveFrameQueueCapacity, policy: .dropOldest, neverDrop: { $0.isEvent })
+            : FrameQueue(capacity: settings.frameQueueCapacity, policy: .block))
+        let segmented = scheduler.queue(SegmentedQueue(capacity: settings.segmentedQueueCapacity))
         let mux = scheduler.queue(MuxQueue(videoCapacity: settings.encodeQueueCapacity,
                                            audioCapacity: settings.audioQueueCapacity,
                                            audioPolicy: live ? .dropOldest : .block,
-                                           videoTime: { $0.frame.seconds }, audioTime: { $0.seconds }))
+                                           videoTime: { flow in
+                                               switch flow {
+                                               case .item(let item): item.frame.seconds
+                                               case .event(_, let time): time
+                                               }
+                                           },
+                                           audioTime: { $0.seconds }))
         tee.branches.forEach { scheduler.queue($0) }
 
         let stats = statistics
         let stopAt = settings.durationSeconds.map { runStarted + $0 }
         // A file stops decoding after maxFrames; a live source (which drops) stops once the sink has
         // written maxFrames annotated frames.
-        scheduler.add(SourceStage(source: source, frames: frames, mux: mux, stats: stats,
+        scheduler.add(SourceStage(source: source, events: events, frames: frames, mux: mux, stats: stats,
                                   frameLimit: live ? nil : settings.maxFrames, stopAt: stopAt,
                                   shouldStop: { [self] in isStopping }))
         scheduler.add(InferenceStage(runner: runner, frames: frames, segmented: segmented, stats: stats,
@@ -326,8 +344,9 @@ public final class Pipeline: @unchecked Sendable {
         return RunGraph(scheduler: scheduler, frames: frames, mux: mux, sink: sink)
     }
 
-    /// Opens the input: live URLs through `LiveSource` (reconnecting, events logged), files directly.
-    private func openSource() throws(EPRError) -> InputSource {
+    /// Opens the input: live URLs through `LiveSource` (reconnecting; events logged, and sent
+    /// down the graph through `events`), files directly.
+    private func openSource(events: SourceEvents) throws(EPRError) -> InputSource {
         guard isLiveURL(input) else {
             var options = SourceOptions()
             options.decoderThreads = settings.decoderThreads
@@ -343,14 +362,17 @@ public final class Pipeline: @unchecked Sendable {
             case .disconnected(let reason, let stalled):
                 log(stalled ? "source stalled: \(reason) (the source stopped sending; not back-pressure); reconnecting"
                             : "source disconnected: \(reason); reconnecting")
+                events.send(stalled ? .stalled : .offline)
             case .attemptFailed(let attempt, let reason, let retryIn):
                 log(String(format: "connection attempt %d failed: %@; retrying in %.1f s", attempt, reason, retryIn))
             case .resumed(let attempt, let down):
                 if attempt == 0 {
                     log(String(format: "connected: first frame %.2f s after start", down))
+                    events.send(.online)
                 } else {
                     outages.add(down)
                     log(String(format: "reconnected: frames flow again after %.2f s offline (reconnect %d)", down, attempt))
+                    events.send(.reconnected)
                 }
             }
         }
@@ -394,7 +416,7 @@ public final class Pipeline: @unchecked Sendable {
 /// A built graph and what the summary reads from it after the run.
 struct RunGraph {
     let scheduler: Scheduler
-    let frames: BoundedQueue<DecodedFrame>
+    let frames: FrameQueue
     let mux: MuxQueue
     let sink: SinkStage
 }
@@ -439,9 +461,8 @@ enum InputSource {
 }
 
 /// Outage durations (disconnect -> frames again), filled from the live source's thread.
-final class OutageLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private var durations: [Double] = []
-    func add(_ seconds: Double) { lock.lock(); durations.append(seconds); lock.unlock() }
-    var all: [Double] { lock.lock(); defer { lock.unlock() }; return durations }
+final class OutageLog: Sendable {
+    private let durations = Mutex<[Double]>([])
+    func add(_ seconds: Double) { durations.withLock { $0.append(seconds) } }
+    var all: [Double] { durations.withLock { $0 } }
 }

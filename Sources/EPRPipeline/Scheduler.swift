@@ -1,5 +1,6 @@
 import EPRCore
 import Foundation
+import Synchronization
 
 /// A queue between stages that the scheduler can cancel (every waiter wakes at once).
 public protocol StageQueue: AnyObject, Sendable {
@@ -34,29 +35,32 @@ extension PipelineStage {
 /// whichever stage fails first, every queue and every stage is cancelled, every thread is joined,
 /// and `run()` throws that stage's error. Build the graph (`add`), then `run()` once; nothing
 /// starts before the graph has been validated.
-public final class Scheduler: @unchecked Sendable {
-    // Written only before `run()` starts the threads; read-only afterwards.
-    private var stages: [any PipelineStage] = []
-    private var queues: [any StageQueue] = []
+public final class Scheduler: Sendable {
+    private struct Graph {
+        var stages: [any PipelineStage] = []
+        var queues: [any StageQueue] = []
+        var cancelled = false
+    }
+    // Filled by `add`/`queue` before `run()`; read by `run()` and by `fail()` from any stage's thread.
+    private let graph = Mutex(Graph())
     private let latch = FailureLatch()
-    private let cancelled = NSLock()
-    private var didCancel = false
 
     public init() {}
 
     /// Registers a queue between stages and hands it back.
     @discardableResult
     public func queue<Q: StageQueue>(_ queue: Q) -> Q {
-        queues.append(queue)
+        graph.withLock { $0.queues.append(queue) }
         return queue
     }
 
-    public func add(_ stage: any PipelineStage) { stages.append(stage) }
+    public func add(_ stage: any PipelineStage) { graph.withLock { $0.stages.append(stage) } }
 
     /// Every queue has a producer and exactly one consumer, and every queue a stage uses is
     /// registered (so that a failure cancels it).
     public func validate() throws(EPRError) {
         func ids(_ list: [any StageQueue]) -> [ObjectIdentifier] { list.map { ObjectIdentifier($0) } }
+        let (stages, queues) = graph.withLock { ($0.stages, $0.queues) }
         let registered = Set(ids(queues))
         var producers: [ObjectIdentifier: Int] = [:], consumers: [ObjectIdentifier: Int] = [:]
         for stage in stages {
@@ -78,6 +82,7 @@ public final class Scheduler: @unchecked Sendable {
     /// Validates the graph, starts every stage, waits for all of them; throws the first failure.
     public func run() throws(EPRError) {
         try validate()
+        let stages = graph.withLock { $0.stages }
         let threads = stages.map { stage in
             StageThread(name: stage.name) { [self] in
                 do throws(EPRError) { try stage.run() } catch { fail(error) }
@@ -90,13 +95,14 @@ public final class Scheduler: @unchecked Sendable {
     /// Ends the run with `error` (the first one wins): cancels every queue and every stage.
     public func fail(_ error: EPRError) {
         latch.record(error)
-        cancelled.lock()
-        let first = !didCancel
-        didCancel = true
-        cancelled.unlock()
-        guard first else { return }
-        for queue in queues { queue.cancel() }
-        for stage in stages { stage.cancel() }
+        let toCancel = graph.withLock { graph -> (stages: [any PipelineStage], queues: [any StageQueue])? in
+            guard !graph.cancelled else { return nil }
+            graph.cancelled = true
+            return (graph.stages, graph.queues)
+        }
+        guard let toCancel else { return }
+        for queue in toCancel.queues { queue.cancel() }
+        for stage in toCancel.stages { stage.cancel() }
     }
 
     /// The first failure, if any (stages that need to tell an end of input from a cancel).

@@ -1,15 +1,16 @@
 import EPRCore
 import Foundation
+import Synchronization
 
 /// A pipeline stage's own OS thread. Stages block in FFmpeg and OpenVINO calls, so they run on
 /// dedicated threads rather than on Swift's cooperative pool.
-final class StageThread: @unchecked Sendable {
+final class StageThread: Sendable {
     private let finished = DispatchSemaphore(value: 0)
-    private let thread: Thread
+    private let joined = Mutex(false)
 
     init(name: String, body: @escaping @Sendable () -> Void) {
         let done = finished
-        thread = Thread {
+        let thread = Thread {
             body()
             done.signal()
         }
@@ -18,29 +19,25 @@ final class StageThread: @unchecked Sendable {
         thread.start()
     }
 
-    private let joinLock = NSLock()
-    private var joined = false
-
     /// Waits for the body to return; safe to call more than once.
     func join() {
-        joinLock.lock(); defer { joinLock.unlock() }
-        guard !joined else { return }
-        finished.wait()
-        joined = true
+        joined.withLock { joined in
+            guard !joined else { return }
+            finished.wait()
+            joined = true
+        }
     }
 }
 
 /// The first error any stage hits; the others see `failed` and wind down.
-final class FailureLatch: @unchecked Sendable {
-    private let lock = NSLock()
-    private var first: EPRError?
+final class FailureLatch: Sendable {
+    private let first = Mutex<EPRError?>(nil)
 
     func record(_ error: EPRError) {
-        lock.lock(); defer { lock.unlock() }
-        if first == nil { first = error }
+        first.withLock { if $0 == nil { $0 = error } }
     }
 
-    var error: EPRError? { lock.lock(); defer { lock.unlock() }; return first }
+    var error: EPRError? { first.withLock { $0 } }
 }
 
 /// Monotonic seconds, for stage timings.

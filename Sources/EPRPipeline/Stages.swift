@@ -4,6 +4,7 @@ import EPRInference
 import EPRMedia
 import EPROverlay
 import Foundation
+import Synchronization
 
 // The stages of `eprstream run`, in graph order. Each frame travels in an envelope that carries
 // its own timing metadata end to end: no stage rebuilds it from sequence numbers.
@@ -33,23 +34,62 @@ struct AnnotatedFrame: Sendable {
     var capturedAt: Double? = nil
 }
 
+/// A live source's connection changes. They travel in band with the frames, source to sink
+/// (`Flow.event`), so that the sink sees each in its place among the frames.
+enum SourceEvent: Sendable, Equatable {
+    /// First frames of the run.
+    case online
+    /// The stream ended or failed; reconnecting.
+    case offline
+    /// The source sent nothing for the stall timeout; reconnecting.
+    case stalled
+    /// Frames flow again after an outage.
+    case reconnected
+}
+
+/// What the queues between the source and the sink carry: an item, or a source event at `time`
+/// (seconds on the frames' clock, for the muxer's interleaving).
+enum Flow<Item: Sendable>: Sendable {
+    case item(Item)
+    case event(SourceEvent, time: Double)
+
+    var isEvent: Bool { if case .event = self { true } else { false } }
+}
+
+/// Hands the events a live source reports (on the thread that reads it: the source stage's) to
+/// the source stage, which puts them into its frame queue.
+final class SourceEvents: Sendable {
+    private let target = Mutex<(@Sendable (SourceEvent) -> Void)?>(nil)
+
+    func deliver(to target: @escaping @Sendable (SourceEvent) -> Void) { self.target.withLock { $0 = target } }
+
+    func send(_ event: SourceEvent) {
+        let target = self.target.withLock { $0 }
+        target?(event)
+    }
+}
+
 /// What the sink hands each further output of a tee (the browser preview).
 public enum OutputItem: Sendable {
     case video(VideoFrame)
     case audio(AudioPacket)
 }
 
-typealias MuxQueue = InterleavingQueue<AnnotatedFrame, AudioPacket>
+typealias FrameQueue = BoundedQueue<Flow<DecodedFrame>>
+typealias SegmentedQueue = BoundedQueue<Flow<SegmentedFrame>>
+typealias MuxQueue = InterleavingQueue<Flow<AnnotatedFrame>, AudioPacket>
 
 /// Source -> decoded frames, and audio straight to the muxer's queue. Files block when the
-/// pipeline is behind; a live source's frame queue drops the oldest instead.
-///
-/// The source is not thread-safe: only `run()`, on the stage's thread, touches it; `cancel()`
-/// reaches only `LiveSource.stop()`, which any thread may call.
+/// pipeline is behind; a live source's frame queue drops the oldest frame instead (never one of
+/// the connection events it puts among them).
+// @unchecked: `source` (not thread-safe) is used by run() alone, on this stage's thread between
+// the scheduler's start and join; cancel() calls only the thread-safe LiveSource.stop().
 final class SourceStage: PipelineStage, @unchecked Sendable {
     let name = "source"
     private let source: InputSource
-    private let frames: BoundedQueue<DecodedFrame>
+    private let events: SourceEvents?
+    private let stopLive: (@Sendable () -> Void)?
+    private let frames: FrameQueue
     private let mux: MuxQueue
     private let stats: RunStatistics
     /// Frames to decode (files with --max-frames); a live source stops on the sink's count instead.
@@ -59,9 +99,15 @@ final class SourceStage: PipelineStage, @unchecked Sendable {
     /// A planned end (Ctrl-C, --max-frames on a live source).
     private let shouldStop: @Sendable () -> Bool
 
-    init(source: InputSource, frames: BoundedQueue<DecodedFrame>, mux: MuxQueue, stats: RunStatistics,
+    init(source: InputSource, events: SourceEvents?, frames: FrameQueue, mux: MuxQueue, stats: RunStatistics,
          frameLimit: Int?, stopAt: Double?, shouldStop: @escaping @Sendable () -> Bool) {
         self.source = source
+        self.events = events
+        if let live = source.live {
+            stopLive = { live.stop() }
+        } else {
+            stopLive = nil
+        }
         self.frames = frames
         self.mux = mux
         self.stats = stats
@@ -75,6 +121,11 @@ final class SourceStage: PipelineStage, @unchecked Sendable {
 
     func run() throws(EPRError) {
         let live = source.live
+        // The live source reports its events from inside `next()`, on this thread: each lands
+        // in the frame queue between the frames before and after it.
+        if let live, let events {
+            events.deliver { [frames] event in _ = frames.push(.event(event, time: live.clock)) }
+        }
         var count = 0
         var videoEnd: Double?
         var reachedEnd = false
@@ -90,19 +141,20 @@ final class SourceStage: PipelineStage, @unchecked Sendable {
                 stats.frameDecoded()
                 count += 1
                 let capturedAt = live?.lastCaptureLag.map { decodedAt - $0 }
-                if !frames.push(DecodedFrame(frame: frame, decodedAt: decodedAt, capturedAt: capturedAt)) { return }
+                if !frames.push(.item(DecodedFrame(frame: frame, decodedAt: decodedAt, capturedAt: capturedAt))) { return }
             case .audio(let packet):
                 if !mux.pushAudio(packet) { return }
             }
         }
-        // A file stopped early: its audio ends with the last frame (the demuxer read ahead).
-        if live == nil, !reachedEnd, let videoEnd { mux.cutAudio(at: videoEnd) }
+        // Stopped early: the audio ends with the last frame (a file's demuxer read ahead; a live
+        // source's audio skips inference, so it is ahead of the frames in flight).
+        if !reachedEnd || live != nil, let videoEnd { mux.cutAudio(at: videoEnd) }
         frames.close()
         mux.endAudio()
     }
 
     /// A live source may sit in its reconnect loop, which no queue reaches.
-    func cancel() { source.live?.stop() }
+    func cancel() { stopLive?() }
 }
 
 /// Decoded frames -> frames with their masks (preprocess + asynchronous inference, in order). With
@@ -112,8 +164,8 @@ final class SourceStage: PipelineStage, @unchecked Sendable {
 /// `smooth` masks when that is above 1.
 final class InferenceStage: PipelineStage {
     let name = "inference"
-    private let frames: BoundedQueue<DecodedFrame>
-    private let segmented: BoundedQueue<SegmentedFrame>
+    private let frames: FrameQueue
+    private let segmented: SegmentedQueue
     private let stats: RunStatistics
     private let runner: SegmentationRunner
     private let interval: Int
@@ -122,7 +174,7 @@ final class InferenceStage: PipelineStage {
     private let smooth: Int
     private let frameSize: (width: Int, height: Int)
 
-    init(runner: SegmentationRunner, frames: BoundedQueue<DecodedFrame>, segmented: BoundedQueue<SegmentedFrame>,
+    init(runner: SegmentationRunner, frames: FrameQueue, segmented: SegmentedQueue,
          stats: RunStatistics, interval: Int = 1, auto: Bool = false, propagate: Bool = true, smooth: Int = 1,
          frameWidth: Int, frameHeight: Int) {
         self.runner = runner
@@ -164,12 +216,18 @@ final class InferenceStage: PipelineStage {
                 let labels = smoother.smooth(item.labels, motion: propagate ? e.frame.motion : nil, fresh: item.result != nil)
                 var out = SegmentedFrame(frame: e.frame, labels: labels, decodedAt: e.decodedAt, capturedAt: e.capturedAt)
                 if sparse { out.inference = (runsPerSecond, item.age) }
-                if !segmented.push(out) { return false }
+                if !segmented.push(.item(out)) { return false }
             }
             return true
         }
-        while let item = frames.pop() {
-            guard forward(try segmenter.submit(item, frame: item.frame)) else { return }
+        while let flow = frames.pop() {
+            switch flow {
+            case .item(let item):
+                guard forward(try segmenter.submit(item, frame: item.frame)) else { return }
+            case .event(let event, let time):
+                // The frames before the event go on first (events are rare: the wait is cheap).
+                guard forward(try segmenter.drain()), segmented.push(.event(event, time: time)) else { return }
+            }
         }
         guard !frames.isCancelled else { return }
         guard forward(try segmenter.drain()) else { return }
@@ -181,11 +239,11 @@ final class InferenceStage: PipelineStage {
 final class ComposeStage: PipelineStage {
     let name = "compose"
     private let compositor: Compositor
-    private let segmented: BoundedQueue<SegmentedFrame>
+    private let segmented: SegmentedQueue
     private let mux: MuxQueue
     private let stats: RunStatistics
 
-    init(compositor: Compositor, segmented: BoundedQueue<SegmentedFrame>, mux: MuxQueue, stats: RunStatistics) {
+    init(compositor: Compositor, segmented: SegmentedQueue, mux: MuxQueue, stats: RunStatistics) {
         self.compositor = compositor
         self.segmented = segmented
         self.mux = mux
@@ -197,7 +255,14 @@ final class ComposeStage: PipelineStage {
 
     func run() throws(EPRError) {
         var meter = RateMeter()
-        while let item = segmented.pop() {
+        while let flow = segmented.pop() {
+            let item: SegmentedFrame
+            switch flow {
+            case .item(let frame): item = frame
+            case .event(let event, let time):
+                if !mux.pushVideo(.event(event, time: time)) { return }
+                continue
+            }
             let started = now()
             let frame = item.frame
             var overlay = OverlayStats(fps: meter.tick(at: started), latencyMs: (started - item.decodedAt) * 1000,
@@ -206,7 +271,7 @@ final class ComposeStage: PipelineStage {
             // Side-by-side composes into a new, wider frame; the other modes draw in place.
             let composed = try compositor.compose(frame, labels: item.labels, stats: overlay)
             stats.record(.compose, now() - started)
-            if !mux.pushVideo(AnnotatedFrame(frame: composed, decodedAt: item.decodedAt, capturedAt: item.capturedAt)) { return }
+            if !mux.pushVideo(.item(AnnotatedFrame(frame: composed, decodedAt: item.decodedAt, capturedAt: item.capturedAt))) { return }
         }
         mux.endVideo()
     }
@@ -214,16 +279,16 @@ final class ComposeStage: PipelineStage {
 
 /// Audio and annotated frames, in timestamp order -> the outputs: encodes and muxes into the
 /// first output on this thread and hands each further output its own copy through its own
-/// bounded queue (`OutputStage`). For a live source it also fills outages with notice frames at
-/// the stream's rate, and ends the run after --max-frames or --duration.
-///
-/// Not thread-safe inside: `run()` alone touches the outputs and the live state; `cancel()` only
-/// aborts the network deadline, which any thread may do.
+/// bounded queue (`OutputStage`). For a live source it also follows the source's events, fills
+/// outages with notice frames at the stream's rate, and ends the run after --max-frames or
+/// --duration.
+// @unchecked: `tee`'s outputs are not thread-safe: run() alone writes them, on this stage's thread
+// between the scheduler's start and join; the rest is Sendable lets (the loop's state is run()'s).
 final class SinkStage: PipelineStage, @unchecked Sendable {
     let name = "sink"
     private let mux: MuxQueue
     private let tee: TeeOutput
-    private var liveOutput: LiveOutput?
+    private let liveOutput: LiveOutput?
     private let stats: RunStatistics
     private let maxFrames: Int?
     private let stopAt: Double?
@@ -233,11 +298,20 @@ final class SinkStage: PipelineStage, @unchecked Sendable {
     private let endRun: @Sendable () -> Void
     private let droppedFrames: @Sendable () -> Int
     private let progress: (@Sendable (LiveStatus?) -> Void)?
-    private var lastReport = 0.0
-    /// Read after the run (the scheduler's join orders these reads after the writes).
-    private(set) var firstFrameAt: Double?
-    private(set) var glassToGlass = LatencyHistogram()
-    var live: LiveOutput? { liveOutput }
+
+    /// What the loop keeps, run()'s own; published to `report` when it returns.
+    struct State: Sendable {
+        var live: LiveOutput?
+        var lastReport = 0.0
+        var firstFrameAt: Double?
+        var glassToGlass = LatencyHistogram()
+        /// A live run that reached its frame limit or duration: audio from here on is past the
+        /// last frame written.
+        var audioEnd: Double?
+    }
+    private let published = Mutex<State?>(nil)
+    /// The loop's final state (after the run; nil before).
+    var report: State? { published.withLock { $0 } }
 
     init(mux: MuxQueue, tee: TeeOutput, liveOutput: LiveOutput?, stats: RunStatistics, maxFrames: Int?,
          stopAt: Double?, runStarted: Double, interrupt: InterruptDeadline?,
@@ -260,16 +334,18 @@ final class SinkStage: PipelineStage, @unchecked Sendable {
     var outputs: [any StageQueue] { tee.branches }
 
     func run() throws(EPRError) {
+        var state = State(live: liveOutput)
+        defer { published.withLock { [state] in $0 = state } }
         while true {
-            let next: Interleaved<AnnotatedFrame, AudioPacket>
-            if let current = liveOutput {
+            let next: Interleaved<Flow<AnnotatedFrame>, AudioPacket>
+            if let current = state.live {
                 switch mux.pop(timeout: current.frameInterval) {
                 case .item(let item): next = item
                 case .closed: tee.endBranches(); return
                 case .timedOut:
-                    try liveOutput?.fillIfOffline(sink: tee)
+                    try state.live?.fillIfOffline(sink: tee)
                     if let stopAt, now() >= stopAt { endRun() }
-                    report(at: now())
+                    report(&state, at: now())
                     continue
                 }
             } else {
@@ -277,36 +353,44 @@ final class SinkStage: PipelineStage, @unchecked Sendable {
                 next = item
             }
             switch next {
-            case .audio(let packet): try tee.write(packet)
-            case .video(let item): try write(item)
+            case .audio(let packet):
+                if let end = state.audioEnd, let t = packet.seconds, t >= end { continue }
+                try tee.write(packet)
+            case .video(.item(let item)): try write(item, &state)
+            case .video(.event(let event, _)): state.live?.follow(event)
             }
         }
     }
 
-    private func write(_ item: AnnotatedFrame) throws(EPRError) {
-        let live = liveOutput != nil
+    private func write(_ item: AnnotatedFrame, _ state: inout State) throws(EPRError) {
+        let live = state.live != nil
         if live, let limit = maxFrames, stats.framesWritten >= limit { return }  // in flight after the stop
-        if liveOutput?.accepts(item.frame) == false { return }
+        if state.live?.accepts(item.frame) == false { return }
         let t0 = now()
         try tee.write(item.frame)
         let t1 = now()
         stats.record(.encode, t1 - t0)
         stats.record(.endToEnd, t1 - item.decodedAt)
-        if let captured = item.capturedAt { glassToGlass.record(t1 - captured) }
+        if let captured = item.capturedAt { state.glassToGlass.record(t1 - captured) }
         stats.frameWritten()
-        if firstFrameAt == nil { firstFrameAt = t1 - runStarted }
-        liveOutput?.wrote(item.frame, latency: t1 - item.decodedAt, droppedSoFar: droppedFrames())
+        if state.firstFrameAt == nil { state.firstFrameAt = t1 - runStarted }
+        state.live?.wrote(item.frame, latency: t1 - item.decodedAt, droppedSoFar: droppedFrames())
         if live {
-            if let limit = maxFrames, stats.framesWritten >= limit { endRun() }
+            if let limit = maxFrames, stats.framesWritten >= limit {
+                // The frames in flight behind this one are not written: neither is their audio.
+                let frame = item.frame
+                state.audioEnd = frame.seconds + Double(frame.duration) * av_q2d(frame.timeBase)
+                endRun()
+            }
             if let stopAt, t1 >= stopAt { endRun() }
         }
-        report(at: t1)
+        report(&state, at: t1)
     }
 
-    private func report(at t: Double) {
-        guard let progress, t - lastReport >= 0.5 else { return }
-        lastReport = t
-        progress(liveOutput?.status(dropped: droppedFrames()))
+    private func report(_ state: inout State, at t: Double) {
+        guard let progress, t - state.lastReport >= 0.5 else { return }
+        state.lastReport = t
+        progress(state.live?.status(dropped: droppedFrames()))
     }
 
     /// A network write blocked on a frozen server returns at once.
@@ -316,9 +400,10 @@ final class SinkStage: PipelineStage, @unchecked Sendable {
 /// One further output of a tee (the browser preview) on its own thread, fed through its own
 /// bounded queue that drops the oldest frame when the output falls behind: a slow or blocked one
 /// never delays the recording or the others.
+// @unchecked: `output` (not thread-safe) is written by run() alone, on this stage's thread between
+// the scheduler's start and join; the pipeline finishes it after the join.
 public final class OutputStage: PipelineStage, @unchecked Sendable {
     public let name: String
-    /// Touched by `run()` only, until the run is over.
     private let output: any VideoOutput
     private let queue: BoundedQueue<OutputItem>
 

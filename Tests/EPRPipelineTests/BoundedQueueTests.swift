@@ -33,6 +33,21 @@ import Testing
         #expect(queue.tryPop() == nil)
     }
 
+    /// A live source's connection events sit among its frames: dropping the oldest frame never
+    /// drops one of them, and they keep their place.
+    @Test func dropOldestNeverDropsWhatItMustKeep() {
+        // Negative numbers stand for events.
+        let queue = BoundedQueue<Int>(capacity: 3, policy: .dropOldest, neverDrop: { $0 < 0 })
+        for item in [-1, 1, 2, 3, -2, 4, 5] { queue.push(item) }
+        var out: [Int] = []
+        while let item = queue.tryPop() { out.append(item) }
+        #expect(out == [-1, -2, 5])
+        #expect(queue.droppedCount == 4)
+        // Only kept items queued: a new one goes in over the capacity rather than drop one.
+        for item in [-1, -2, -3, -4] { queue.push(item) }
+        #expect(queue.count == 4 && queue.droppedCount == 4)
+    }
+
     @Test func closeLetsConsumersDrainThenEnds() {
         let queue = BoundedQueue<String>(capacity: 4)
         queue.push("a")

@@ -58,76 +58,80 @@ import Testing
         do { let errors = try Probe.decodeErrors(output); #expect(errors.isEmpty, "\(errors)") }
     }
 
+    // Each step waits for the run to tell (stderr) that the one before happened, however loaded
+    // the machine; the run ends with Ctrl-C once frames flow again, not after a fixed duration.
     @Test func serverKilledAndRestartedRunContinuesWithOfflineFrames() throws {
         let model = try LiveFixtures.model()
-        var server = try RTSPServer(args: ["--file", Repo.dashcam, "--loops", "5"])
+        var server = try RTSPServer(args: ["--file", Repo.dashcam, "--loops", "50"])
         defer { server.terminate() }
         let dir = try Repo.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let output = dir.appendingPathComponent("reconnect.mp4").path
 
-        let run = try LiveRun(["run", server.url, "-o", output, "--model", model, "--duration", "20"] + Self.fastInput)
+        let run = try LiveRun(["run", server.url, "-o", output, "--model", model] + Self.fastInput)
         defer { run.kill() }
-        #expect(run.waitForLine(containing: "connected: first frame", timeout: 30) != nil, "stderr: \(run.stderrText)")
-        Thread.sleep(forTimeInterval: 3)
+        let before = run.waitForProgress(beyond: 25, timeout: 90)
+        #expect(before != nil, "stderr: \(run.stderrText)")
         server.kill()
-        Thread.sleep(forTimeInterval: 3)
-        server = try RTSPServer(args: ["--file", Repo.dashcam, "--loops", "5"], port: server.port)
-        let result = try run.wait(timeout: 45)
+        #expect(run.waitForLine(containing: "source disconnected", timeout: 30) != nil, "stderr: \(run.stderrText)")
+        // Down for two failed attempts (their backoff: a second or more of notices) before it returns.
+        #expect(run.waitForLine(containing: "connection attempt 2 failed", timeout: 30) != nil, "stderr: \(run.stderrText)")
+        server = try RTSPServer(args: ["--file", Repo.dashcam, "--loops", "50"], port: server.port)
+        #expect(run.waitForLine(containing: "reconnected: frames flow again", timeout: 60) != nil, "stderr: \(run.stderrText)")
+        let after = run.waitForProgress(beyond: (before ?? 0) + 25, timeout: 90)
+        #expect(after != nil, "stderr: \(run.stderrText)")
+        run.interrupt()
+        let result = try run.wait(timeout: 60)
 
-        #expect(result.status == 0, "stderr: \(result.stderr)")
-        #expect(result.stderr.contains("source disconnected"), "stderr: \(result.stderr)")
-        #expect(result.stderr.contains("reconnected: frames flow again"), "stderr: \(result.stderr)")
-        #expect(result.wall < 40)
+        #expect(result.status == 128 + SIGINT, "stderr: \(result.stderr)")
+        #expect(result.stdout.hasPrefix("interrupted"), "stdout: \(result.stdout)")
         let offline = LiveFixtures.summaryNumber(result.stdout, "reconnects,", before: true)
         #expect(offline == 1, "stdout: \(result.stdout)")
         let offlineFrames = try #require(LiveFixtures.summaryNumber(result.stdout, "offline frames", before: true))
-        #expect(offlineFrames >= 25, "stdout: \(result.stdout)")   // ~3 s down at 25 fps, at least 1 s worth
+        #expect(offlineFrames >= 25, "stdout: \(result.stdout)")   // at least a second of notices at 25 fps
 
-        // Timestamps strictly increase, without holes: the output ran on through the ~5 s outage
+        // Timestamps strictly increase, without holes: the output ran on through the outage
         // (a pipeline slower than the source leaves shorter gaps between frames: its own rate).
         let times = try LiveFixtures.frameTimes(output)
-        #expect(times.count > 150)
+        #expect(times.count >= 50 + Int(offlineFrames), "\(times.count) frames")
         #expect(LiveFixtures.gaps(times).allSatisfy { $0 > 0 })
         let biggestGap = LiveFixtures.gaps(times).max() ?? 0
         #expect(biggestGap < 1.5, "largest gap between frames \(biggestGap) s")
         let closest = LiveFixtures.gaps(times).min() ?? 0
         #expect(closest > 0.03, "closest frames \(closest) s apart")   // 25 fps, notices included
-        #expect((times.last ?? 0) - (times.first ?? 0) > 10)
         do { let errors = try Probe.decodeErrors(output); #expect(errors.isEmpty, "\(errors)") }
         if let seconds = LiveFixtures.summaryNumber(result.stdout, "reconnected after") {
-            print("measured: reconnect (disconnect -> frames again) \(seconds) s with the server down 3 s")
+            print("measured: reconnect (disconnect -> frames again) \(seconds) s")
         }
     }
 
+    // As above: every step waits on the run's own report of the one before; Ctrl-C ends it.
     @Test func frozenServerIsReportedAsAStallAndRecovers() throws {
         let model = try LiveFixtures.model()
-        let server = try RTSPServer(args: ["--file", Repo.dashcam, "--loops", "5"])
+        let server = try RTSPServer(args: ["--file", Repo.dashcam, "--loops", "50"])
         defer { server.terminate() }
         let dir = try Repo.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let output = dir.appendingPathComponent("stall.mkv").path
-        let stallTimeout = 2.0
 
-        let run = try LiveRun(["run", server.url, "-o", output, "--model", model, "--duration", "16",
-                               "--stall-timeout", String(stallTimeout)] + Self.fastInput)
+        let run = try LiveRun(["run", server.url, "-o", output, "--model", model, "--stall-timeout", "2"] + Self.fastInput)
         defer { run.kill() }
-        #expect(run.waitForLine(containing: "connected: first frame", timeout: 30) != nil, "stderr: \(run.stderrText)")
-        Thread.sleep(forTimeInterval: 2)
+        let before = run.waitForProgress(beyond: 10, timeout: 90)
+        #expect(before != nil, "stderr: \(run.stderrText)")
         server.pause()
-        let frozeAt = Date()
-        let stall = run.waitForLine(containing: "source stalled", timeout: stallTimeout + 5)
-        let reportedAfter = stall.map { $0.timeIntervalSince(frozeAt) }
-        #expect(reportedAfter != nil && reportedAfter! <= stallTimeout + 1.0,
-                "stall reported after \(String(describing: reportedAfter)) s; stderr: \(run.stderrText)")
-        Thread.sleep(forTimeInterval: 2)
+        let stall = run.waitForLine(containing: "source stalled: no packets for 2 s", timeout: 60)
+        #expect(stall != nil, "stderr: \(run.stderrText)")
+        // Still frozen: the first reconnection attempt times out too; then the server wakes.
+        #expect(run.waitForLine(containing: "connection attempt 1 failed", timeout: 60) != nil, "stderr: \(run.stderrText)")
         server.resume()
         let resumedAt = Date()
-        let back = run.waitForLine(containing: "reconnected: frames flow again", timeout: 20)
+        let back = run.waitForLine(containing: "reconnected: frames flow again", timeout: 60)
         #expect(back != nil, "stderr: \(run.stderrText)")
         if let back { print("measured: frames again \(back.timeIntervalSince(resumedAt)) s after SIGCONT") }
-        let result = try run.wait(timeout: 40)
-        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(run.waitForProgress(beyond: (before ?? 0) + 10, timeout: 90) != nil, "stderr: \(run.stderrText)")
+        run.interrupt()
+        let result = try run.wait(timeout: 60)
+        #expect(result.status == 128 + SIGINT, "stderr: \(result.stderr)")
         #expect(result.stdout.contains("1 stalls"), "stdout: \(result.stdout)")
         let times = try LiveFixtures.frameTimes(output)
         #expect(LiveFixtures.gaps(times).allSatisfy { $0 > 0 })

@@ -198,6 +198,18 @@ final class LiveRun: @unchecked Sendable {
         }
     }
 
+    /// The count of a progress line ("progress: N frames, ...") once one says more than `frames`
+    /// annotated frames are written (waiting up to `timeout` s for it).
+    func waitForProgress(beyond frames: Int, timeout: Double) -> Int? {
+        func count(_ line: String) -> Int? {
+            guard line.hasPrefix("progress: ") else { return nil }
+            return Int(line.dropFirst(10).prefix { $0.isNumber })
+        }
+        guard waitForLine(timeout: timeout, where: { (count($0) ?? 0) > frames }) != nil else { return nil }
+        lock.lock(); defer { lock.unlock() }
+        return lines.lazy.compactMap { count($0.1) }.first { $0 > frames }
+    }
+
     /// Resident memory of the process (KiB), from /proc.
     var residentKiB: Int? {
         guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
