@@ -11,9 +11,12 @@ public struct ModelDescription: Sendable, Equatable {
     public var name: String
     public var classNames: [String]
     public var palette: [RGB]
-    /// Per-channel mean and standard deviation on the 0-255 scale, RGB order.
+    /// Per-channel mean and standard deviation on the 0-255 scale, in the network's channel order
+    /// (a model trained on 0-1 pixels has its values scaled by 255 when it is described).
     public var mean: [Float]
     public var std: [Float]
+    /// The order of the network's three input channels.
+    public var channelOrder: ChannelOrder
     /// Default network input (height, width).
     public var inputHeight: Int
     public var inputWidth: Int
@@ -21,7 +24,7 @@ public struct ModelDescription: Sendable, Equatable {
     public var voidLabel: Int?
 
     public init(name: String, classNames: [String], palette: [RGB], mean: [Float], std: [Float],
-                inputHeight: Int, inputWidth: Int, voidLabel: Int?) {
+                inputHeight: Int, inputWidth: Int, voidLabel: Int?, channelOrder: ChannelOrder = .rgb) {
         self.name = name
         self.classNames = classNames
         self.palette = palette
@@ -30,7 +33,14 @@ public struct ModelDescription: Sendable, Equatable {
         self.inputHeight = inputHeight
         self.inputWidth = inputWidth
         self.voidLabel = voidLabel
+        self.channelOrder = channelOrder
     }
 
     public var classCount: Int { classNames.count }
+}
+
+/// The order of a network's colour channels: RGB (PyTorch, torchvision, this project's training)
+/// or BGR (OpenCV- and Caffe-trained models).
+public enum ChannelOrder: String, Sendable, Equatable, CaseIterable {
+    case rgb, bgr
 }

@@ -25,6 +25,9 @@ public struct RunnerOptions: Sendable {
     /// swscale straight into the graph's input; true resizes in the graph (OpenVINO Interpolate on
     /// the converted RGB: ~9 ms a 960x540 frame here, against ~1 ms for swscale on the planes).
     public var resizeInGraph = false
+    /// Facts about the model given by flags (`--mean`, `--bgr`, ...): they win over a sidecar
+    /// file beside the model, which wins over the model's own metadata.
+    public var modelFacts = ModelFacts()
 
     public init() {}
 }
@@ -116,13 +119,15 @@ public final class SegmentationRunner: @unchecked Sendable {
             throw EPRError(.model, "model \(modelPath): file not found")
         }
         guard options.inFlight >= 1 else { throw EPRError(.config, "in-flight requests must be at least 1") }
-        let meta = try ModelMetadata.read(path: modelPath)  // also rejects files that are no model
+        let sources = try ModelSources(modelPath: modelPath, flags: options.modelFacts)  // also rejects files that are no model
         let engine = try OpenVINOEngine(path: modelPath)
         let shapes = try engine.shapes()
         let fallback = shapes.inputStatic ?? SegmentationRunner.defaultInputSize(frameWidth: frameWidth, frameHeight: frameHeight)
-        model = try ModelMetadata.describe(meta, path: modelPath, classCount: shapes.classCount, fallbackSize: fallback)
+        model = try sources.describe(classCount: shapes.classCount, fallbackSize: fallback)
+        // A sidecar's input_size is the default --input-size (the metadata's is the training size).
+        let sidecarSize = sources.sidecar.inputHeight.flatMap { h in sources.sidecar.inputWidth.map { (h, $0) } }
 
-        // Input size: explicit, else the model's static size, else derived from the frame.
+        // Input size: explicit, else the sidecar's, else the model's static size, else derived from the frame.
         var h: Int, w: Int
         switch (options.inputHeight, options.inputWidth) {
         case let (hh?, ww?): h = hh; w = ww
@@ -131,7 +136,7 @@ public final class SegmentationRunner: @unchecked Sendable {
         case let (nil, ww?):
             w = ww; h = max(8, Int((Double(ww) * Double(frameHeight) / Double(max(frameWidth, 1)) / 8).rounded()) * 8)
         case (nil, nil):
-            (h, w) = shapes.inputStatic ?? SegmentationRunner.defaultInputSize(frameWidth: frameWidth, frameHeight: frameHeight)
+            (h, w) = sidecarSize ?? shapes.inputStatic ?? SegmentationRunner.defaultInputSize(frameWidth: frameWidth, frameHeight: frameHeight)
         }
         guard h > 0, w > 0 else { throw EPRError(.config, "input size \(h)x\(w) is not positive") }
 
@@ -166,8 +171,8 @@ public final class SegmentationRunner: @unchecked Sendable {
             input = .normalisedFloat
         }
         if case .i420(let pw, let ph) = input { planeSize = (pw, ph) } else { planeSize = (0, 0) }
-        try engine.compile(height: h, width: w, input: input, mean: model.mean, std: model.std, device: spec.device,
-                           properties: props, requests: spec.requests)
+        try engine.compile(height: h, width: w, input: input, mean: model.mean, std: model.std, order: model.channelOrder,
+                           device: spec.device, properties: props, requests: spec.requests)
         if case .i420 = input {
             frameEngine = engine
         } else {
@@ -175,7 +180,7 @@ public final class SegmentationRunner: @unchecked Sendable {
             rgbEngine = engine
         }
         hostPreprocessor = options.preprocessing == .host
-            ? Preprocessor(width: w, height: h, mean: model.mean, std: model.std) : nil
+            ? Preprocessor(width: w, height: h, mean: model.mean, std: model.std, order: model.channelOrder) : nil
 
         var settings: [String: String] = [:]
         for (k, v) in props { settings[k] = v }
@@ -261,7 +266,7 @@ public final class SegmentationRunner: @unchecked Sendable {
         if let rgbEngine { return rgbEngine }
         let engine = try OpenVINOEngine(path: modelPath)
         try engine.compile(height: inputHeight, width: inputWidth, input: .rgb8, mean: model.mean, std: model.std,
-                           device: spec.device, properties: spec.properties, requests: spec.requests)
+                           order: model.channelOrder, device: spec.device, properties: spec.properties, requests: spec.requests)
         rgbEngine = engine
         return engine
     }
