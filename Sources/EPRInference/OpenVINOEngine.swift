@@ -347,6 +347,12 @@ public struct ModelPort: Sendable, Equatable {
     /// "[1,3,?,?]": `?` for a dynamic dimension.
     public let shape: String
     public let elementType: String
+
+    public init(name: String, shape: String, elementType: String) {
+        self.name = name
+        self.shape = shape
+        self.elementType = elementType
+    }
 }
 
 extension OpenVINOEngine {
