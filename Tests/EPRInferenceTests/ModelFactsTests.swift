@@ -318,6 +318,33 @@ struct ModelFactsTests {
         #expect(agreement > 0.999)   // 0.485 * 255 is 123.675 to within float32 rounding
     }
 
+    // MARK: - A Cityscapes-shaped model
+
+    /// What Training/ writes for `--dataset cityscapes` (constants.metadata with CITYSCAPES).
+    static let cityscapesNames = ["Road", "Sidewalk", "Building", "Wall", "Fence", "Pole", "TrafficLight", "TrafficSign",
+                                  "Vegetation", "Terrain", "Sky", "Person", "Rider", "Car", "Truck", "Bus", "Train",
+                                  "Motorcycle", "Bicycle"]
+
+    @Test func nineteenClassModelWithCityscapesMetadataRuns() throws {
+        let palette = (0..<19).map { "\($0 * 13),\(255 - $0 * 13),\($0)" }.joined(separator: ";")
+        let meta = [("model_name", "eprnet-cityscapes"), ("mean", "123.675,116.28,103.53"), ("std", "58.395,57.12,57.375"),
+                    ("class_names", Self.cityscapesNames.joined(separator: ",")), ("palette", palette),
+                    ("input_size", "512x1024"), ("void_label", "255"), ("num_classes", "19"), ("dataset", "cityscapes")]
+        let (dir, path) = try Self.folder(TinyONNX.nineteenClasses(metadata: meta))
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let runner = try SegmentationRunner(modelPath: path, frameWidth: 320, frameHeight: 240)
+        #expect(runner.model.classCount == 19 && runner.model.classNames == Self.cityscapesNames)
+        #expect(runner.model.voidLabel == 255)
+        #expect(runner.model.palette[18] == RGB(234, 21, 18))
+        #expect(runner.model.inputHeight == 512 && runner.model.inputWidth == 1024)
+        // Red, green, blue frames: classes 0, 1, 2 (Road, Sidewalk, Building) of the 19.
+        let colours: [(y: UInt8, u: UInt8, v: UInt8)] = [(81, 90, 240), (145, 54, 34), (41, 240, 110)]
+        for (i, c) in colours.enumerated() {
+            let labels = try runner.segment(TestSupport.makeUniformFrame(width: 320, height: 240, sequence: i, y: c.y, u: c.u, v: c.v))
+            #expect(labels.labels.allSatisfy { Int($0) == i }, "colour \(i)")
+        }
+    }
+
     // MARK: - Inspection
 
     @Test func inspectionListsPortsSourcesAndProblems() throws {
