@@ -6,7 +6,8 @@ public struct RGB: Sendable, Equatable, Hashable {
 
 /// What a segmentation model says about itself: class names, their colours, the normalisation
 /// its training used and its default input size. Read from the model file's metadata
-/// (see Training/README.md for the keys) so nothing here is hard-coded per model.
+/// (see Training/README.md for the keys), or a sidecar file and flags for models without it, so
+/// nothing here is hard-coded per model.
 public struct ModelDescription: Sendable, Equatable {
     public var name: String
     public var classNames: [String]
