@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "EPRMedia", dependencies: ["EPRCore", "CFFmpeg"]),
         .target(
             name: "EPRInference",
-            dependencies: ["EPRCore", "CFFmpeg", "COpenVINO"],
+            dependencies: ["EPRCore", "CFFmpeg", "COpenVINO", "Yams"],
             swiftSettings: [.unsafeFlags(["-Xcc", "-I\(openVINO)/include"])]
         ),
         .target(name: "EPROverlay", dependencies: ["EPRCore", "CFFmpeg", "CFreeType"]),

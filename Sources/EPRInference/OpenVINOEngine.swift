@@ -30,6 +30,7 @@ public struct NetworkSpec: Sendable {
     public var input: EngineInput
     public var mean: [Float]
     public var std: [Float]
+    public var order: ChannelOrder = .rgb
     public var device: String
     public var properties: [(String, String)]
 }
@@ -89,7 +90,7 @@ public final class OpenVINORuntime: InferenceEngine {
     public func compile(_ spec: NetworkSpec) throws(EPRError) -> any CompiledNetwork {
         let network = try OpenVINOEngine(path: spec.path, core: core)
             .compile(height: spec.height, width: spec.width, input: spec.input, mean: spec.mean, std: spec.std,
-                     device: spec.device, properties: spec.properties)
+                     order: spec.order, device: spec.device, properties: spec.properties)
         compiled.withLock { $0 += 1 }
         return network
     }
@@ -166,6 +167,9 @@ final class OpenVINOEngine {
         guard n == 1 else { throw fail("expected 1 output (class scores), the model has \(n)") }
 
         let inDims = try portDims(input: true)
+        if inDims.count == 4, inDims[3].min == 3, inDims[3].max == 3, inDims[1].min != 3 {
+            throw fail("input \(Self.describe(inDims)) is channels-last (NHWC): only [1,3,H,W] (NCHW) models run; export it channels-first")
+        }
         guard inDims.count == 4, inDims[1].min == 3, inDims[1].max == 3 else {
             throw fail("expected an input of shape [1,3,H,W], got \(Self.describe(inDims))")
         }
@@ -186,7 +190,7 @@ final class OpenVINOEngine {
         return ModelShapes(inputStatic: staticSize, classCount: Int(outDims[1].min))
     }
 
-    private static func describe(_ dims: [ov_dimension_t]) -> String {
+    static func describe(_ dims: [ov_dimension_t]) -> String {
         "[" + dims.map { $0.min == $0.max ? String($0.min) : "?" }.joined(separator: ",") + "]"
     }
 
@@ -210,10 +214,10 @@ final class OpenVINOEngine {
     /// Reshapes to [1,3,height,width], puts the steps `input` needs in front of the network
     /// (OpenVINO's PrePostProcessor: the plugin fuses them with the first layers where it can) and
     /// compiles; requests come from the network. `mean` and `std` are the model's per-channel
-    /// normalisation (unused for `.normalisedFloat`); `properties` are OpenVINO CPU properties
-    /// (string keys and values).
-    func compile(height: Int, width: Int, input: EngineInput, mean: [Float], std: [Float], device: String,
-                 properties: [(String, String)]) throws(EPRError) -> OpenVINONetwork {
+    /// normalisation and `order` its channel order (unused for `.normalisedFloat`); `properties`
+    /// are OpenVINO CPU properties (string keys and values).
+    func compile(height: Int, width: Int, input: EngineInput, mean: [Float], std: [Float], order: ChannelOrder = .rgb,
+                 device: String, properties: [(String, String)]) throws(EPRError) -> OpenVINONetwork {
         var ps = ov_partial_shape_t()
         let dims: [Int64] = [1, 3, Int64(height), Int64(width)]
         try check(ov_partial_shape_create_static(4, dims, &ps), "cannot make a shape")
@@ -223,7 +227,7 @@ final class OpenVINOEngine {
             throw fail("cannot take an input of \(height)x\(width) (\(Self.lastError()))")
         }
         if input != .normalisedFloat {
-            try addPreprocessing(input, height: height, width: width, mean: mean, std: std)
+            try addPreprocessing(input, height: height, width: width, mean: mean, std: std, order: order)
         }
 
         // Property strings must outlive the call.
@@ -279,7 +283,8 @@ final class OpenVINOEngine {
     /// RGB to u8 as swscale does: label maps then agree with the host path on 99.53% of CamVid val
     /// pixels (int8; 99.49% converting in f32), and with the training toolchain's on 99.39-99.62%
     /// (the host path: 99.27-99.58%).
-    private func addPreprocessing(_ input: EngineInput, height: Int, width: Int, mean: [Float], std: [Float]) throws(EPRError) {
+    private func addPreprocessing(_ input: EngineInput, height: Int, width: Int, mean: [Float], std: [Float],
+                                  order: ChannelOrder) throws(EPRError) {
         guard mean.count == 3, std.count == 3 else { throw fail("normalisation needs 3 means and 3 stds") }
         var ppp: OpaquePointer?
         try check(ov_preprocess_prepostprocessor_create(model, &ppp), "cannot set up preprocessing")
@@ -300,6 +305,9 @@ final class OpenVINOEngine {
             try withLayout("NHWC") { (l) throws(EPRError) in
                 try check(ov_preprocess_input_tensor_info_set_layout(tensor, l), "cannot take NHWC input")
             }
+            if order == .bgr {
+                try check(ov_preprocess_input_tensor_info_set_color_format(tensor, RGB), "cannot take RGB input")
+            }
         case .i420(let fw, let fh):
             try check(ov_preprocess_input_tensor_info_set_color_format(tensor, I420_THREE_PLANES),
                       "cannot take I420 input")
@@ -312,7 +320,9 @@ final class OpenVINOEngine {
         try check(ov_preprocess_input_info_get_preprocess_steps(info, &steps), "cannot set up preprocessing")
         defer { ov_preprocess_preprocess_steps_free(steps) }
         if case .i420 = input {
-            try check(ov_preprocess_preprocess_steps_convert_color(steps, RGB), "cannot convert I420 to RGB")
+            try check(ov_preprocess_preprocess_steps_convert_color(steps, order == .bgr ? BGR : RGB), "cannot convert I420 to RGB")
+        } else if order == .bgr {
+            try check(ov_preprocess_preprocess_steps_convert_color(steps, BGR), "cannot convert RGB to BGR")
         }
         try check(ov_preprocess_preprocess_steps_convert_element_type(steps, F32), "cannot convert to f32")
         if resize {
@@ -451,5 +461,63 @@ final class OpenVINORequest: InferRequest {
 func ovCheck(_ status: ov_status_e, _ path: String, _ what: @autoclosure () -> String) throws(EPRError) {
     if status.rawValue != 0 {
         throw EPRError(.model, "model \(path): \(what()) (\(OpenVINOEngine.lastError()))")
+    }
+}
+
+// MARK: - What `eprstream inspect` shows
+
+/// One input or output of a model as read from the file.
+public struct ModelPort: Sendable, Equatable {
+    public let name: String
+    /// "[1,3,?,?]": `?` for a dynamic dimension.
+    public let shape: String
+    public let elementType: String
+
+    public init(name: String, shape: String, elementType: String) {
+        self.name = name
+        self.shape = shape
+        self.elementType = elementType
+    }
+}
+
+extension OpenVINOEngine {
+    /// The model's inputs and outputs, as read (before any reshape or preprocessing).
+    func ports() throws(EPRError) -> (inputs: [ModelPort], outputs: [ModelPort]) {
+        var inputs: [ModelPort] = [], outputs: [ModelPort] = []
+        for isInput in [true, false] {
+            var n = 0
+            try check(isInput ? ov_model_inputs_size(model, &n) : ov_model_outputs_size(model, &n), "cannot count ports")
+            for i in 0..<n {
+                var port: OpaquePointer?
+                try check(isInput ? ov_model_const_input_by_index(model, i, &port) : ov_model_const_output_by_index(model, i, &port),
+                          "cannot get port \(i)")
+                defer { ov_output_const_port_free(port) }
+                var name: UnsafeMutablePointer<CChar>?
+                var text = "?"
+                if ov_port_get_any_name(port, &name).rawValue == 0, let name {
+                    text = String(cString: name)
+                    ov_free(name)
+                }
+                var type = ov_element_type_e(0)
+                try check(ov_port_get_element_type(port, &type), "cannot get an element type")
+                var ps = ov_partial_shape_t()
+                try check(ov_port_get_partial_shape(port, &ps), "cannot get a shape")
+                var dims: [ov_dimension_t] = []
+                if ps.rank.min == ps.rank.max, ps.rank.min > 0, let d = ps.dims { dims = (0..<Int(ps.rank.min)).map { d[$0] } }
+                let rankKnown = ps.rank.min == ps.rank.max
+                ov_partial_shape_free(&ps)
+                let found = ModelPort(name: text, shape: rankKnown ? Self.describe(dims) : "(any rank)",
+                                      elementType: Self.elementTypeName(type))
+                if isInput { inputs.append(found) } else { outputs.append(found) }
+            }
+        }
+        return (inputs, outputs)
+    }
+
+    static func elementTypeName(_ type: ov_element_type_e) -> String {
+        let names = ["dynamic", "boolean", "bf16", "f16", "f32", "f64", "i4", "i8", "i16", "i32", "i64", "u1", "u2",
+                     "u3", "u4", "u6", "u8", "u16", "u32", "u64", "nf4", "f8e4m3", "f8e5m2", "string", "f4e2m1", "f8e8m0"]
+        let i = Int(type.rawValue)
+        return i < names.count ? names[i] : "type \(i)"
     }
 }

@@ -150,18 +150,23 @@ final class I420Resizer {
 
 /// The host path (`Preprocessing.host`, the way before the graph did it): RGB24 from swscale, then
 /// one pass normalises (x - mean) / std per channel through a 256-entry table per channel
-/// (bit-identical to training's float32 arithmetic) into the three contiguous channel planes.
+/// (bit-identical to training's float32 arithmetic) into the three contiguous channel planes,
+/// in the network's channel order (BGR networks get the blue plane first).
 public final class Preprocessor {
     public let width: Int
     public let height: Int
-    /// lut[c * 256 + v] = (Float(v) - mean[c]) / std[c], computed as numpy does in float32.
+    /// lut[c * 256 + v] = (Float(v) - mean[c]) / std[c] for network channel c, computed as numpy does in float32.
     private var lut: [Float]
+    /// The RGB24 byte that feeds network channel 0, 1, 2.
+    private let source: (Int, Int, Int)
     private let converter: RGBConverter
 
-    public init(width: Int, height: Int, mean: [Float], std: [Float]) {
+    /// `mean` and `std` on the 0-255 scale, in the network's channel order `order`.
+    public init(width: Int, height: Int, mean: [Float], std: [Float], order: ChannelOrder = .rgb) {
         precondition(mean.count == 3 && std.count == 3)
         self.width = width
         self.height = height
+        source = order == .bgr ? (2, 1, 0) : (0, 1, 2)
         lut = [Float](repeating: 0, count: 3 * 256)
         for c in 0..<3 {
             for v in 0..<256 { lut[c * 256 + v] = (Float(v) - mean[c]) / std[c] }
@@ -192,6 +197,7 @@ public final class Preprocessor {
     private func normalise(_ image: UnsafePointer<UInt8>, stride: Int, into output: UnsafeMutablePointer<Float>) {
         let plane = width * height
         let w = width
+        let (s0, s1, s2) = source
         lut.withUnsafeBufferPointer { t in
             let lr = t.baseAddress!, lg = lr + 256, lb = lr + 512
             for y in 0..<height {
@@ -199,9 +205,9 @@ public final class Preprocessor {
                 let r = output + y * w, g = r + plane, b = g + plane
                 for x in 0..<w {
                     let p = row + 3 * x
-                    r[x] = lr[Int(p[0])]
-                    g[x] = lg[Int(p[1])]
-                    b[x] = lb[Int(p[2])]
+                    r[x] = lr[Int(p[s0])]
+                    g[x] = lg[Int(p[s1])]
+                    b[x] = lb[Int(p[s2])]
                 }
             }
         }

@@ -40,13 +40,15 @@ public final class CompiledSegmentationModel: Sendable {
             throw EPRError(.model, "model \(modelPath): file not found")
         }
         guard options.inFlight >= 1 else { throw EPRError(.config, "in-flight requests must be at least 1") }
-        let meta = try ModelMetadata.read(path: modelPath)  // also rejects files that are no model
+        let sources = try ModelSources(modelPath: modelPath, flags: options.modelFacts)  // also rejects files that are no model
         let engine: any InferenceEngine = if let engine { engine } else { try OpenVINORuntime() }
         let shapes = try engine.shapes(ofModelAt: modelPath)
         let fallback = shapes.inputStatic ?? SegmentationRunner.defaultInputSize(frameWidth: frameWidth, frameHeight: frameHeight)
-        let model = try ModelMetadata.describe(meta, path: modelPath, classCount: shapes.classCount, fallbackSize: fallback)
+        let model = try sources.describe(classCount: shapes.classCount, fallbackSize: fallback)
+        // A sidecar's input_size is the default --input-size (the metadata's is the training size).
+        let sidecarSize = sources.sidecar.inputHeight.flatMap { h in sources.sidecar.inputWidth.map { (h, $0) } }
 
-        // Input size: explicit, else the model's static size, else derived from the frame.
+        // Input size: explicit, else the sidecar's, else the model's static size, else derived from the frame.
         var h: Int, w: Int
         switch (options.inputHeight, options.inputWidth) {
         case let (hh?, ww?): h = hh; w = ww
@@ -55,7 +57,7 @@ public final class CompiledSegmentationModel: Sendable {
         case let (nil, ww?):
             w = ww; h = max(8, Int((Double(ww) * Double(frameHeight) / Double(max(frameWidth, 1)) / 8).rounded()) * 8)
         case (nil, nil):
-            (h, w) = shapes.inputStatic ?? SegmentationRunner.defaultInputSize(frameWidth: frameWidth, frameHeight: frameHeight)
+            (h, w) = sidecarSize ?? shapes.inputStatic ?? SegmentationRunner.defaultInputSize(frameWidth: frameWidth, frameHeight: frameHeight)
         }
         guard h > 0, w > 0 else { throw EPRError(.config, "input size \(h)x\(w) is not positive") }
 
@@ -85,7 +87,8 @@ public final class CompiledSegmentationModel: Sendable {
             input = .normalisedFloat
         }
         let network = try engine.compile(NetworkSpec(path: modelPath, height: h, width: w, input: input, mean: model.mean,
-                                                     std: model.std, device: options.device, properties: props))
+                                                     std: model.std, order: model.channelOrder, device: options.device,
+                                                     properties: props))
 
         var settings: [String: String] = [:]
         for (k, v) in props { settings[k] = v }
@@ -135,7 +138,7 @@ public final class CompiledSegmentationModel: Sendable {
         try rgb.withLock { (slot) throws(EPRError) -> any CompiledNetwork in
             if let slot { return slot }
             let made = try engine.compile(NetworkSpec(path: modelPath, height: inputHeight, width: inputWidth, input: .rgb8,
-                                                      mean: model.mean, std: model.std, device: device,
+                                                      mean: model.mean, std: model.std, order: model.channelOrder, device: device,
                                                       properties: properties))
             slot = made
             return made

@@ -25,6 +25,9 @@ public struct RunnerOptions: Sendable {
     /// swscale straight into the graph's input; true resizes in the graph (OpenVINO Interpolate on
     /// the converted RGB: ~9 ms a 960x540 frame here, against ~1 ms for swscale on the planes).
     public var resizeInGraph = false
+    /// Facts about the model given by flags (`--mean`, `--bgr`, ...): they win over a sidecar
+    /// file beside the model, which wins over the model's own metadata.
+    public var modelFacts = ModelFacts()
 
     public init() {}
 }
@@ -111,7 +114,8 @@ public final class SegmentationRunner: @unchecked Sendable {  // all mutable sta
         frameRequests = requests
         if model.primaryNetwork.input == .rgb8 { rgbRequests = requests }
         hostPreprocessor = model.preprocessing == .host
-            ? Preprocessor(width: model.inputWidth, height: model.inputHeight, mean: model.model.mean, std: model.model.std)
+            ? Preprocessor(width: model.inputWidth, height: model.inputHeight, mean: model.model.mean, std: model.model.std,
+                           order: model.model.channelOrder)
             : nil
     }
 

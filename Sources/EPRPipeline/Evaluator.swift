@@ -11,6 +11,8 @@ public struct EvaluationOptions: Sendable {
     public var inputWidth: Int?
     public var threads = 0
     public var preprocessing = Preprocessing.graph
+    /// Model facts from flags (`--mean`, `--bgr`, ...), over the sidecar and the metadata.
+    public var modelFacts = ModelFacts()
     /// Where to write colourised masks (one PNG per image), if anywhere.
     public var saveMasksTo: String?
     /// Frame rate of the video built for `--through-video` (CamVid val: 15 fps).
@@ -126,6 +128,7 @@ public enum Evaluator {
         runnerOptions.threads = options.threads
         runnerOptions.inFlight = inFlight
         runnerOptions.preprocessing = options.preprocessing
+        runnerOptions.modelFacts = options.modelFacts
         return try SegmentationRunner(modelPath: options.modelPath, frameWidth: width, frameHeight: height, options: runnerOptions)
     }
 

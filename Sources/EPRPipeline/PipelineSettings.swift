@@ -7,6 +7,9 @@ import Foundation
 /// queue sizes between stages and the encoder. Filled from defaults, then a preset file, then flags.
 public struct PipelineSettings: Sendable, Equatable {
     public var modelPath: String?
+    /// What flags say about the model (`--mean`, `--std`, `--bgr`, `--class-names`, ...): over
+    /// its sidecar file and its own metadata.
+    public var modelFacts = ModelFacts()
     /// Network input (height, width); nil = derived from the frame (short side 360, multiple of 8).
     public var inputHeight: Int?
     public var inputWidth: Int?
@@ -89,6 +92,7 @@ public struct PipelineSettings: Sendable, Equatable {
         o.performanceHint = inferenceHint
         o.streams = inferenceStreams
         o.preprocessing = preprocessing
+        o.modelFacts = modelFacts
         return o
     }
 

@@ -9,6 +9,7 @@ struct EPRStream: ParsableCommand {
             RunCommand.self,
             EvalCommand.self,
             BenchCommand.self,
+            InspectCommand.self,
         ]
     )
 }

@@ -53,6 +53,7 @@ struct EvalCommand: ParsableCommand {
         options.inputHeight = settings.inputHeight
         options.inputWidth = settings.inputWidth
         options.preprocessing = settings.preprocessing
+        options.modelFacts = settings.modelFacts
         options.saveMasksTo = saveMasks
         guard inferEvery >= 1 else { throw EPRError(.config, "--infer-every must be 1 or more, got \(inferEvery)") }
         guard propagate == "mv" || propagate == "none" else { throw EPRError(.config, "--propagate must be mv or none, got '\(propagate)'") }

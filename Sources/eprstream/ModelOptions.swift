@@ -2,7 +2,8 @@ import ArgumentParser
 import EPRCore
 import EPRPipeline
 
-/// `--model`, `--input-size` and `--preprocess`, shared by run, eval and bench.
+/// `--model`, `--input-size`, `--preprocess` and the model facts (`--mean`, ...), shared by run,
+/// eval and bench.
 struct ModelOptions: ParsableArguments {
     @Option(help: "Model: a shipped one by name (eprnet, eprnet-light; int8 when present) or an ONNX / OpenVINO IR (.xml) file. Default: eprnet.")
     var model: String?
@@ -12,6 +13,9 @@ struct ModelOptions: ParsableArguments {
 
     @Option(help: "Where frames become the network's input: graph (in the compiled model, the default) or host (swscale + a Swift loop, the earlier path, for comparison).")
     var preprocess: String?
+
+    @OptionGroup(title: "Models without metadata")
+    var factOptions: ModelFactOptions
 
     /// Applies the flags over `settings` (a preset's values stay where no flag is given); falls
     /// back to the shipped model when neither names one.
@@ -23,6 +27,7 @@ struct ModelOptions: ParsableArguments {
             settings.inputHeight = size.height
             settings.inputWidth = size.width
         }
+        settings.modelFacts = try factOptions.facts()
         if let preprocess { settings.preprocessing = try PipelineSettings.parsePreprocessing(preprocess, key: "--preprocess") }
     }
 }

@@ -61,6 +61,35 @@ enum TinyONNX {
         return n
     }
 
+    /// A node with integer attributes (AttributeProto: name 1, i 3, ints 8, type 20: INT 2, INTS 7).
+    static func node(_ op: String, inputs: [String], output: String, ints: [(String, [Int])]) -> Message {
+        var n = node(op, inputs: inputs, output: output)
+        for (name, values) in ints {
+            var a = Message()
+            a.string(1, name)
+            if values.count == 1 && name != "axes" {
+                a.varint(3, values[0])
+                a.varint(20, 2)
+            } else {
+                for v in values { a.varint(8, v) }
+                a.varint(20, 7)
+            }
+            n.message(5, a)
+        }
+        return n
+    }
+
+    /// 19 output channels, as a Cityscapes network has: R, G, B six times over, then their
+    /// average (never above the largest), so the argmax is still the strongest of R, G, B.
+    static func nineteenClasses(metadata: [(String, String)]) -> Data {
+        let dims: [Int?] = [1, 3, nil, nil]
+        return model(nodes: [node("ReduceMean", inputs: ["image"], output: "average", ints: [("axes", [1]), ("keepdims", [1])]),
+                             node("Concat", inputs: Array(repeating: "image", count: 6) + ["average"], output: "logits",
+                                  ints: [("axis", [1])])],
+                     inputs: [valueInfo("image", dims)], outputs: [valueInfo("logits", [1, 19, nil, nil])],
+                     metadata: metadata)
+    }
+
     /// ModelProto with one graph and metadata_props.
     static func model(nodes: [Message], inputs: [Message], outputs: [Message], metadata: [(String, String)]) -> Data {
         var graph = Message()
