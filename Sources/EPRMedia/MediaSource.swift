@@ -7,7 +7,7 @@ import Foundation
 /// for the sink to copy. Not thread-safe: one owner calls `next()` at a time.
 public final class MediaSource {
     public let url: String
-    public let video: VideoStreamInfo
+    public private(set) var video: VideoStreamInfo
     public let audioStreams: [AudioStreamInfo]
     /// Problems that did not stop decoding, one line each (truncation, corrupt data).
     public private(set) var warnings: [String] = []
@@ -18,8 +18,14 @@ public final class MediaSource {
     private var decoder: UnsafeMutablePointer<AVCodecContext>?
     private var packet: UnsafeMutablePointer<AVPacket>?
     private var frame: UnsafeMutablePointer<AVFrame>?
-    /// Any pixel format or size -> yuv420p at the stream's size.
-    private lazy var converter = YUV420Scaler(width: video.width, height: video.height)
+    /// Any pixel format or size -> yuv420p at the stored picture's size.
+    private lazy var converter = YUV420Scaler(width: storedWidth, height: storedHeight)
+    private let storedWidth: Int
+    private let storedHeight: Int
+    /// Turns pictures upright per the display matrix; nil when they are (or `autorotate` is off).
+    private let rotator: FrameRotator?
+    /// The display matrix's clockwise rotation in degrees (0 without one), applied or not.
+    public let displayRotation: Double
     private let videoIndex: Int32
     private let audioByIndex: [Int32: AudioStreamInfo]
     /// One frame's duration in stream time base, from the frame rate (1 if unknown).
@@ -140,17 +146,25 @@ public final class MediaSource {
 
         // Stream facts.
         let tb = stream.pointee.time_base
+        storedWidth = Int(par.pointee.width)
+        storedHeight = Int(par.pointee.height)
+        displayRotation = FrameRotator.displayRotation(of: stream)
+        rotator = options.autorotate
+            ? FrameRotator(degrees: displayRotation, storedWidth: storedWidth, storedHeight: storedHeight) : nil
+        var aspect = av_guess_sample_aspect_ratio(fmt, stream, nil)
+        if let rotator, rotator.swapsSides, isValid(aspect) { aspect = av_inv_q(aspect) }
         var rate = stream.pointee.avg_frame_rate
         if !isValid(rate) { rate = stream.pointee.r_frame_rate }
         if !isValid(rate) { rate = AVRational(num: 0, den: 1) }
         let duration = MediaSource.durationSeconds(stream, fmt)
         var count: Int? = stream.pointee.nb_frames > 0 ? Int(stream.pointee.nb_frames) : nil
         if count == nil, let d = duration, isValid(rate) { count = Int((d * av_q2d(rate)).rounded()) }
-        video = VideoStreamInfo(width: Int(par.pointee.width), height: Int(par.pointee.height),
+        video = VideoStreamInfo(width: rotator?.width ?? storedWidth, height: rotator?.height ?? storedHeight,
                                 timeBase: tb, frameRate: rate, estimatedFrameCount: count,
                                 durationSeconds: duration, codecName: codecName,
-                                sampleAspectRatio: av_guess_sample_aspect_ratio(fmt, stream, nil),
+                                sampleAspectRatio: aspect,
                                 startTime: fmt.pointee.start_time != noPTS ? fmt.pointee.start_time : 0)
+        if rotator == nil { video.displayRotation = displayRotation }
         audioStreams = audio
         audioByIndex = Dictionary(uniqueKeysWithValues: audio.map { (Int32($0.index), $0) })
         videoIndex = best
@@ -185,6 +199,9 @@ public final class MediaSource {
         formatContext = fmt
         decoder = dec
         ok = true
+        if options.autorotate && displayRotation != 0 && rotator == nil {
+            warnings.append(String(format: "the display matrix asks for a %g degree rotation: only quarter turns are applied; frames kept as stored", displayRotation))
+        }
     }
 
     deinit { close() }
@@ -287,17 +304,23 @@ public final class MediaSource {
         if duration <= 0 { duration = isValid(video.frameRate) ? nominalFrameDuration : 0 }
         lastPts = pts
         lastEnd = pts + max(duration, isValid(video.frameRate) ? 0 : 1)
-        let motion = MediaSource.motionVectors(of: frm)
+        var motion = MediaSource.motionVectors(of: frm)
 
-        let out: UnsafeMutablePointer<AVFrame>
+        var out: UnsafeMutablePointer<AVFrame>
         if frm.pointee.format == AV_PIX_FMT_YUV420P.rawValue
-            && Int(frm.pointee.width) == video.width && Int(frm.pointee.height) == video.height {
+            && Int(frm.pointee.width) == storedWidth && Int(frm.pointee.height) == storedHeight {
             guard let moved = av_frame_alloc() else { throw EPRError(.internalFailure, "out of memory allocating a frame") }
             av_frame_move_ref(moved, frm)
             out = moved
         } else {
             out = try converter.scale(frm, what: url)
             av_frame_unref(frm)
+        }
+        if let rotator {
+            var stored: UnsafeMutablePointer<AVFrame>? = out
+            defer { av_frame_free(&stored) }
+            out = try rotator.rotate(out)
+            motion = motion.map(rotator.rotate)
         }
         out.pointee.pts = pts
         let item = VideoFrame(taking: out, sequence: framesDecoded, pts: pts, timeBase: tb, duration: duration, motion: motion)
