@@ -28,6 +28,8 @@ public final class MediaSource {
     public let displayRotation: Double
     private let videoIndex: Int32
     private let audioByIndex: [Int32: AudioStreamInfo]
+    /// Audio streams read only for where they end (time base each), their packets dropped.
+    private let audioEndOnly: [Int32: AVRational]
     /// One frame's duration in stream time base, from the frame rate (1 if unknown).
     private let nominalFrameDuration: Int64
     /// Expected end of the video in stream time base, and how short of it counts as truncation.
@@ -80,6 +82,12 @@ public final class MediaSource {
             throw EPRError(.stream, "cannot read \(url): no answer within \(String(format: "%g", deadline.timeout)) s")
         }
         guard ret >= 0, let fmt = ctx else {
+            if isLocal, let why = MP4IndexCheck.missingIndex(path: url.hasPrefix("file:") ? String(url.dropFirst(5)) : url) {
+                throw EPRError(.input, "cannot read \(url): \(why)")
+            }
+            if !isLocal, let why = HostCheck.unresolvable(url: url) {
+                throw EPRError(.input, "cannot read \(url): \(why)")
+            }
             if ret == averrorInvalidData {
                 throw EPRError(.input, "cannot read \(url): not a video file (\(ffmpegErrorString(ret)))")
             }
@@ -129,7 +137,13 @@ public final class MediaSource {
         }
 
         // Streams: the chosen video and every audio stream; everything else is skipped by the demuxer.
+        // Audio left out (videoOnly) is still read where only the container's duration is known
+        // (Matroska), because its end may set that duration: without it a longer audio track
+        // would make the video look truncated.
+        let endIsContainers = !(stream.pointee.duration > 0 && stream.pointee.duration != noPTS)
+            && fmt.pointee.duration > 0 && fmt.pointee.duration != noPTS
         var audio: [AudioStreamInfo] = []
+        var endOnly: [Int32: AVRational] = [:]
         for i in 0..<Int(fmt.pointee.nb_streams) {
             guard let st = fmt.pointee.streams[i] else { continue }
             if i == Int(best) { continue }
@@ -139,6 +153,8 @@ public final class MediaSource {
                                                copying: st.pointee.codecpar,
                                                durationSeconds: MediaSource.durationSeconds(st, fmt))
                 audio.append(info)
+            } else if options.videoOnly, endIsContainers, st.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_AUDIO {
+                endOnly[Int32(i)] = st.pointee.time_base
             } else {
                 st.pointee.discard = AVDISCARD_ALL
             }
@@ -167,6 +183,7 @@ public final class MediaSource {
         if rotator == nil { video.displayRotation = displayRotation }
         audioStreams = audio
         audioByIndex = Dictionary(uniqueKeysWithValues: audio.map { (Int32($0.index), $0) })
+        audioEndOnly = endOnly
         videoIndex = best
 
         let frameDur = isValid(rate) ? av_rescale_q(1, av_inv_q(rate), tb) : 0
@@ -286,6 +303,10 @@ public final class MediaSource {
                     audioEnd = max(audioEnd ?? end, end)
                 }
                 return .audio(AudioPacket(taking: pkt, sourceStreamIndex: Int(index), timeBase: info.timeBase))
+            }
+            if let tb = audioEndOnly[index], pkt.pointee.pts != noPTS {
+                let end = Double(pkt.pointee.pts + max(0, pkt.pointee.duration)) * av_q2d(tb)
+                audioEnd = max(audioEnd ?? end, end)
             }
             av_packet_unref(pkt)
         }
