@@ -15,6 +15,8 @@ public final class MediaSource {
     public private(set) var framesDecoded = 0
 
     private var formatContext: UnsafeMutablePointer<AVFormatContext>?
+    /// The bytes a memory source reads (outlives `formatContext`, which reads through it).
+    private let memory: MemoryInput?
     private var decoder: UnsafeMutablePointer<AVCodecContext>?
     private var packet: UnsafeMutablePointer<AVPacket>?
     private var frame: UnsafeMutablePointer<AVFrame>?
@@ -55,9 +57,20 @@ public final class MediaSource {
     private var firstDamage: (frame: Int, text: String)?
     private var damageCount = 0
 
-    public init(url: String, options: SourceOptions = SourceOptions()) throws(EPRError) {
+    public convenience init(url: String, options: SourceOptions = SourceOptions()) throws(EPRError) {
+        try self.init(url: url, options: options, memory: nil)
+    }
+
+    /// Demuxes `bytes` (copied) as if they were a file; `name` stands for it in messages.
+    public convenience init(bytes: UnsafeRawBufferPointer, name: String, options: SourceOptions = SourceOptions()) throws(EPRError) {
+        try self.init(url: name, options: options, memory: try MemoryInput(copying: bytes))
+    }
+
+    private init(url: String, options: SourceOptions, memory: MemoryInput?) throws(EPRError) {
         self.url = url
-        let isLocal = !url.contains("://") || url.hasPrefix("file:")
+        self.memory = memory
+        let isLocal = memory == nil && (!url.contains("://") || url.hasPrefix("file:"))
+        let isNetwork = memory == nil && !isLocal
         if isLocal {
             let path = url.hasPrefix("file:") ? String(url.dropFirst(5)) : url
             var isDir: ObjCBool = false
@@ -73,6 +86,7 @@ public final class MediaSource {
         var ctx: UnsafeMutablePointer<AVFormatContext>? = avformat_alloc_context()
         guard let allocated = ctx else { throw EPRError(.internalFailure, "out of memory allocating a demuxer") }
         options.interrupt?.install(on: allocated)
+        if let memory { allocated.pointee.pb = memory.context }   // custom I/O: the demuxer never frees it
         var openOptions: OpaquePointer?
         for (key, value) in options.formatOptions { av_dict_set(&openOptions, key, value, 0) }
         options.interrupt?.arm()
@@ -85,7 +99,7 @@ public final class MediaSource {
             if isLocal, let why = MP4IndexCheck.missingIndex(path: url.hasPrefix("file:") ? String(url.dropFirst(5)) : url) {
                 throw EPRError(.input, "cannot read \(url): \(why)")
             }
-            if !isLocal, let why = HostCheck.unresolvable(url: url) {
+            if isNetwork, let why = HostCheck.unresolvable(url: url) {
                 throw EPRError(.input, "cannot read \(url): \(why)")
             }
             if ret == averrorInvalidData {
