@@ -42,6 +42,13 @@ indirect=$(grep -Eo "indirectly lost: [0-9,]+ bytes" "$log" | tail -1 | grep -Eo
   echo '```'
   echo
   echo "Definitely lost: ${definite:-0} bytes; indirectly lost: ${indirect:-0} bytes (after the suppressions)."
+  echo
+  echo "The ERROR SUMMARY counts memcheck's other findings, not leaks: almost all are reads of the"
+  echo "network's label maps (MaskBlender, Legend) that memcheck traces (--track-origins=yes) to a stack"
+  echo "allocation inside OpenVINO's CPU plugin, whose JIT kernels produce the labels. The labels"
+  echo "themselves are right (CamVid eval through this runtime matches the training toolchain), so this"
+  echo "looks like memcheck's imprecision on the JIT's vector code; it is left unsuppressed and not"
+  echo "investigated further here. The full log is out/leak-valgrind.log."
 } > Benchmarks/leak-check.md
 cat Benchmarks/leak-check.md
 [ "${definite:-0}" = 0 ] && [ "${indirect:-0}" = 0 ]
