@@ -4,7 +4,7 @@ OUTPUT ?= out/demo.mp4
 SWIFT ?= swift
 SWIFT_FLAGS ?= -c release
 
-.PHONY: setup build demo preview test test-swift eval eval-reference clean
+.PHONY: setup build demo preview test test-swift fuzz eval eval-reference clean
 .DEFAULT_GOAL := build
 
 setup:
@@ -31,6 +31,12 @@ test-swift: setup
 
 test: test-swift test-training
 
+# The fuzz target (libFuzzer + AddressSanitizer/LeakSanitizer, its own .build-fuzz) for FUZZ_SECONDS
+# on a fresh seed corpus; `make test` replays the kept regression inputs without it.
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)
+
 # Accuracy of the shipped models through the Swift runner: CamVid val, image path and video path.
 CAMVID ?= ../shared/datasets/camvid
 # Every shipped model (EPRNet, EPRNet-Light; fp32 and int8) on CamVid val: out/eval-NAME-{fp32,int8}.json.
@@ -49,6 +55,6 @@ eval-reference: training-venv
 	cd Training && $(abspath Training/.venv)/bin/python -m eprnet.reference
 
 clean:
-	rm -rf .build out
+	rm -rf .build .build-fuzz out
 
 -include Training/train.mk

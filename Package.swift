@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "eprstream", targets: ["eprstream"]),
+        .executable(name: "eprstream-fuzz", targets: ["eprstream-fuzz"]),
         .library(name: "EPRPipeline", targets: ["EPRPipeline"]),
     ],
     dependencies: [
@@ -49,6 +50,9 @@ let package = Package(
             dependencies: ["EPRPipeline", "EPRMedia", "EPROverlay", "EPRCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: [.unsafeFlags(["-Xcc", "-I\(openVINO)/include"])]
         ),
+        // The fuzz target (scripts/fuzz.sh builds it with libFuzzer); a plain build replays inputs.
+        .target(name: "CLibFuzzer"),
+        .executableTarget(name: "eprstream-fuzz", dependencies: ["EPRMedia", "EPRCore", "CLibFuzzer"]),
 
         .testTarget(name: "EPRMediaTests", dependencies: ["EPRMedia", "EPRCore", "CFFmpeg"]),
         .testTarget(

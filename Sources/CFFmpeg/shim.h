@@ -9,6 +9,7 @@
 #include <libavutil/error.h>
 #include <libavutil/pixdesc.h>
 #include <libavutil/motion_vector.h>
+#include <libavutil/display.h>
 #include <libavutil/time.h>
 #include <stdio.h>
 

@@ -12,9 +12,10 @@ public struct LiveSourceOptions: Sendable {
     /// Failed attempts in a row before giving up (on the first connection and on each outage);
     /// nil = keep trying forever.
     public var maxReconnects: Int? = nil
-    /// Backoff between attempts: `initialBackoff` doubling up to `maxBackoff` seconds.
+    /// Backoff between attempts: `initialBackoff` doubling up to `maxBackoff` seconds. Capped
+    /// low: an attempt costs one connect, and a camera back from a reboot should not wait long.
     public var initialBackoff = 0.5
-    public var maxBackoff = 10.0
+    public var maxBackoff = 2.0
     public var decoderThreads = 0
     /// Decode with the codec's motion vectors attached to each frame (`VideoFrame.motion`).
     public var exportMotionVectors = false

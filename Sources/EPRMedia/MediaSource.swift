@@ -7,7 +7,7 @@ import Foundation
 /// for the sink to copy. Not thread-safe: one owner calls `next()` at a time.
 public final class MediaSource {
     public let url: String
-    public let video: VideoStreamInfo
+    public private(set) var video: VideoStreamInfo
     public let audioStreams: [AudioStreamInfo]
     /// Problems that did not stop decoding, one line each (truncation, corrupt data).
     public private(set) var warnings: [String] = []
@@ -15,13 +15,23 @@ public final class MediaSource {
     public private(set) var framesDecoded = 0
 
     private var formatContext: UnsafeMutablePointer<AVFormatContext>?
+    /// The bytes a memory source reads (outlives `formatContext`, which reads through it).
+    private let memory: MemoryInput?
     private var decoder: UnsafeMutablePointer<AVCodecContext>?
     private var packet: UnsafeMutablePointer<AVPacket>?
     private var frame: UnsafeMutablePointer<AVFrame>?
-    /// Any pixel format or size -> yuv420p at the stream's size.
-    private lazy var converter = YUV420Scaler(width: video.width, height: video.height)
+    /// Any pixel format or size -> yuv420p at the stored picture's size.
+    private lazy var converter = YUV420Scaler(width: storedWidth, height: storedHeight)
+    private let storedWidth: Int
+    private let storedHeight: Int
+    /// Turns pictures upright per the display matrix; nil when they are (or `autorotate` is off).
+    private let rotator: FrameRotator?
+    /// The display matrix's clockwise rotation in degrees (0 without one), applied or not.
+    public let displayRotation: Double
     private let videoIndex: Int32
     private let audioByIndex: [Int32: AudioStreamInfo]
+    /// Audio streams read only for where they end (time base each), their packets dropped.
+    private let audioEndOnly: [Int32: AVRational]
     /// One frame's duration in stream time base, from the frame rate (1 if unknown).
     private let nominalFrameDuration: Int64
     /// Expected end of the video in stream time base, and how short of it counts as truncation.
@@ -47,9 +57,20 @@ public final class MediaSource {
     private var firstDamage: (frame: Int, text: String)?
     private var damageCount = 0
 
-    public init(url: String, options: SourceOptions = SourceOptions()) throws(EPRError) {
+    public convenience init(url: String, options: SourceOptions = SourceOptions()) throws(EPRError) {
+        try self.init(url: url, options: options, memory: nil)
+    }
+
+    /// Demuxes `bytes` (copied) as if they were a file; `name` stands for it in messages.
+    public convenience init(bytes: UnsafeRawBufferPointer, name: String, options: SourceOptions = SourceOptions()) throws(EPRError) {
+        try self.init(url: name, options: options, memory: try MemoryInput(copying: bytes))
+    }
+
+    private init(url: String, options: SourceOptions, memory: MemoryInput?) throws(EPRError) {
         self.url = url
-        let isLocal = !url.contains("://") || url.hasPrefix("file:")
+        self.memory = memory
+        let isLocal = memory == nil && (!url.contains("://") || url.hasPrefix("file:"))
+        let isNetwork = memory == nil && !isLocal
         if isLocal {
             let path = url.hasPrefix("file:") ? String(url.dropFirst(5)) : url
             var isDir: ObjCBool = false
@@ -65,6 +86,7 @@ public final class MediaSource {
         var ctx: UnsafeMutablePointer<AVFormatContext>? = avformat_alloc_context()
         guard let allocated = ctx else { throw EPRError(.internalFailure, "out of memory allocating a demuxer") }
         options.interrupt?.install(on: allocated)
+        if let memory { allocated.pointee.pb = memory.context }   // custom I/O: the demuxer never frees it
         var openOptions: OpaquePointer?
         for (key, value) in options.formatOptions { av_dict_set(&openOptions, key, value, 0) }
         options.interrupt?.arm()
@@ -74,6 +96,12 @@ public final class MediaSource {
             throw EPRError(.stream, "cannot read \(url): no answer within \(String(format: "%g", deadline.timeout)) s")
         }
         guard ret >= 0, let fmt = ctx else {
+            if isLocal, let why = MP4IndexCheck.missingIndex(path: url.hasPrefix("file:") ? String(url.dropFirst(5)) : url) {
+                throw EPRError(.input, "cannot read \(url): \(why)")
+            }
+            if isNetwork, let why = HostCheck.unresolvable(url: url) {
+                throw EPRError(.input, "cannot read \(url): \(why)")
+            }
             if ret == averrorInvalidData {
                 throw EPRError(.input, "cannot read \(url): not a video file (\(ffmpegErrorString(ret)))")
             }
@@ -123,7 +151,13 @@ public final class MediaSource {
         }
 
         // Streams: the chosen video and every audio stream; everything else is skipped by the demuxer.
+        // Audio left out (videoOnly) is still read where only the container's duration is known
+        // (Matroska), because its end may set that duration: without it a longer audio track
+        // would make the video look truncated.
+        let endIsContainers = !(stream.pointee.duration > 0 && stream.pointee.duration != noPTS)
+            && fmt.pointee.duration > 0 && fmt.pointee.duration != noPTS
         var audio: [AudioStreamInfo] = []
+        var endOnly: [Int32: AVRational] = [:]
         for i in 0..<Int(fmt.pointee.nb_streams) {
             guard let st = fmt.pointee.streams[i] else { continue }
             if i == Int(best) { continue }
@@ -133,6 +167,8 @@ public final class MediaSource {
                                                copying: st.pointee.codecpar,
                                                durationSeconds: MediaSource.durationSeconds(st, fmt))
                 audio.append(info)
+            } else if options.videoOnly, endIsContainers, st.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_AUDIO {
+                endOnly[Int32(i)] = st.pointee.time_base
             } else {
                 st.pointee.discard = AVDISCARD_ALL
             }
@@ -140,19 +176,28 @@ public final class MediaSource {
 
         // Stream facts.
         let tb = stream.pointee.time_base
+        storedWidth = Int(par.pointee.width)
+        storedHeight = Int(par.pointee.height)
+        displayRotation = FrameRotator.displayRotation(of: stream)
+        rotator = options.autorotate
+            ? FrameRotator(degrees: displayRotation, storedWidth: storedWidth, storedHeight: storedHeight) : nil
+        var aspect = av_guess_sample_aspect_ratio(fmt, stream, nil)
+        if let rotator, rotator.swapsSides, isValid(aspect) { aspect = av_inv_q(aspect) }
         var rate = stream.pointee.avg_frame_rate
         if !isValid(rate) { rate = stream.pointee.r_frame_rate }
         if !isValid(rate) { rate = AVRational(num: 0, den: 1) }
         let duration = MediaSource.durationSeconds(stream, fmt)
         var count: Int? = stream.pointee.nb_frames > 0 ? Int(stream.pointee.nb_frames) : nil
         if count == nil, let d = duration, isValid(rate) { count = Int((d * av_q2d(rate)).rounded()) }
-        video = VideoStreamInfo(width: Int(par.pointee.width), height: Int(par.pointee.height),
+        video = VideoStreamInfo(width: rotator?.width ?? storedWidth, height: rotator?.height ?? storedHeight,
                                 timeBase: tb, frameRate: rate, estimatedFrameCount: count,
                                 durationSeconds: duration, codecName: codecName,
-                                sampleAspectRatio: av_guess_sample_aspect_ratio(fmt, stream, nil),
+                                sampleAspectRatio: aspect,
                                 startTime: fmt.pointee.start_time != noPTS ? fmt.pointee.start_time : 0)
+        if rotator == nil { video.displayRotation = displayRotation }
         audioStreams = audio
         audioByIndex = Dictionary(uniqueKeysWithValues: audio.map { (Int32($0.index), $0) })
+        audioEndOnly = endOnly
         videoIndex = best
 
         let frameDur = isValid(rate) ? av_rescale_q(1, av_inv_q(rate), tb) : 0
@@ -185,6 +230,9 @@ public final class MediaSource {
         formatContext = fmt
         decoder = dec
         ok = true
+        if options.autorotate && displayRotation != 0 && rotator == nil {
+            warnings.append(String(format: "the display matrix asks for a %g degree rotation: only quarter turns are applied; frames kept as stored", displayRotation))
+        }
     }
 
     deinit { close() }
@@ -270,6 +318,10 @@ public final class MediaSource {
                 }
                 return .audio(AudioPacket(taking: pkt, sourceStreamIndex: Int(index), timeBase: info.timeBase))
             }
+            if let tb = audioEndOnly[index], pkt.pointee.pts != noPTS {
+                let end = Double(pkt.pointee.pts + max(0, pkt.pointee.duration)) * av_q2d(tb)
+                audioEnd = max(audioEnd ?? end, end)
+            }
             av_packet_unref(pkt)
         }
     }
@@ -287,17 +339,23 @@ public final class MediaSource {
         if duration <= 0 { duration = isValid(video.frameRate) ? nominalFrameDuration : 0 }
         lastPts = pts
         lastEnd = pts + max(duration, isValid(video.frameRate) ? 0 : 1)
-        let motion = MediaSource.motionVectors(of: frm)
+        var motion = MediaSource.motionVectors(of: frm)
 
-        let out: UnsafeMutablePointer<AVFrame>
+        var out: UnsafeMutablePointer<AVFrame>
         if frm.pointee.format == AV_PIX_FMT_YUV420P.rawValue
-            && Int(frm.pointee.width) == video.width && Int(frm.pointee.height) == video.height {
+            && Int(frm.pointee.width) == storedWidth && Int(frm.pointee.height) == storedHeight {
             guard let moved = av_frame_alloc() else { throw EPRError(.internalFailure, "out of memory allocating a frame") }
             av_frame_move_ref(moved, frm)
             out = moved
         } else {
             out = try converter.scale(frm, what: url)
             av_frame_unref(frm)
+        }
+        if let rotator {
+            var stored: UnsafeMutablePointer<AVFrame>? = out
+            defer { av_frame_free(&stored) }
+            out = try rotator.rotate(out)
+            motion = motion.map(rotator.rotate)
         }
         out.pointee.pts = pts
         let item = VideoFrame(taking: out, sequence: framesDecoded, pts: pts, timeBase: tb, duration: duration, motion: motion)

@@ -20,6 +20,9 @@ public struct VideoStreamInfo: Sendable {
     /// files typically start at 1.4 s. Frames keep their source pts; the sink subtracts this from
     /// every stream (as the ffmpeg CLI does), so the output starts at 0 with audio still in sync.
     public let startTime: Int64
+    /// Clockwise degrees a player should still turn the pictures (a display matrix the source
+    /// left in place: `--no-autorotate`); the sink writes it on. 0 for upright frames.
+    public var displayRotation: Double = 0
 
     public init(width: Int, height: Int, timeBase: AVRational, frameRate: AVRational,
                 estimatedFrameCount: Int?, durationSeconds: Double?, codecName: String,
@@ -37,9 +40,11 @@ public struct VideoStreamInfo: Sendable {
 
     /// The same stream with frames of another size (what an overlay that changes the size writes).
     public func resized(width: Int, height: Int) -> VideoStreamInfo {
-        VideoStreamInfo(width: width, height: height, timeBase: timeBase, frameRate: frameRate,
-                        estimatedFrameCount: estimatedFrameCount, durationSeconds: durationSeconds, codecName: codecName,
-                        sampleAspectRatio: sampleAspectRatio, startTime: startTime)
+        var info = VideoStreamInfo(width: width, height: height, timeBase: timeBase, frameRate: frameRate,
+                                   estimatedFrameCount: estimatedFrameCount, durationSeconds: durationSeconds,
+                                   codecName: codecName, sampleAspectRatio: sampleAspectRatio, startTime: startTime)
+        info.displayRotation = displayRotation
+        return info
     }
 
     /// Frames per second as a Double, nil when unknown.
@@ -125,6 +130,8 @@ public struct SourceOptions: Sendable {
     public var videoOnly = false
     /// Decode with `flags2 +export_mvs` and hand each frame its motion vectors (`VideoFrame.motion`).
     public var exportMotionVectors = false
+    /// Turn pictures upright as the stream's display matrix asks (phone videos), as ffmpeg does.
+    public var autorotate = true
     public init() {}
 }
 

@@ -134,6 +134,11 @@ public final class VideoSink: VideoOutput {
         vst.pointee.time_base = enc.timeBase
         if isValid(video.frameRate) { vst.pointee.avg_frame_rate = video.frameRate }
         if isValid(video.sampleAspectRatio) { vst.pointee.sample_aspect_ratio = video.sampleAspectRatio }
+        if video.displayRotation != 0,
+           let matrix = av_stream_new_side_data(vst, AV_PKT_DATA_DISPLAYMATRIX, 9 * MemoryLayout<Int32>.size) {
+            // av_display_rotation_set takes clockwise degrees (av_display_rotation_get answers counter-clockwise).
+            matrix.withMemoryRebound(to: Int32.self, capacity: 9) { av_display_rotation_set($0, video.displayRotation) }
+        }
         videoStream = vst
 
         // Audio: copied as is.

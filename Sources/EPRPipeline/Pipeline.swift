@@ -352,6 +352,7 @@ public final class Pipeline: @unchecked Sendable {
             options.decoderThreads = settings.decoderThreads
             options.videoOnly = !settings.audio
             options.exportMotionVectors = carriesMasks
+            options.autorotate = settings.autorotate
             return .file(try MediaSource(url: input, options: options))
         }
         let options = liveSourceOptions()

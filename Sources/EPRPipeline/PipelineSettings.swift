@@ -23,6 +23,8 @@ public struct PipelineSettings: Sendable, Equatable {
     public var showStats = true
     /// Copy the input's audio (files: every stream; live: the first) to the output.
     public var audio = true
+    /// Turn pictures upright per the input's display matrix before inference (phone videos).
+    public var autorotate = true
     /// Serve the annotated video to web browsers at this "PORT" or "HOST:PORT" (BrowserPreview).
     public var previewAddress: String?
 

@@ -42,6 +42,7 @@ public enum PresetLoader {
         "legend": { s, n, k throws(EPRError) in s.showLegend = try bool(n, k) },
         "stats": { s, n, k throws(EPRError) in s.showStats = try bool(n, k) },
         "audio": { s, n, k throws(EPRError) in s.audio = try bool(n, k) },
+        "autorotate": { s, n, k throws(EPRError) in s.autorotate = try bool(n, k) },
         "preview": { s, n, k throws(EPRError) in
             let text = try string(n, k)
             do throws(EPRError) { _ = try BrowserPreview.parseAddress(text) } catch {

@@ -113,10 +113,11 @@ final class SegmentedRecorder: VideoOutput {
         notes += current.warnings
         try current.finish()
         let name = Self.name(stem: stem, ext: ext, at: clockStart.addingTimeInterval(start - (origin ?? start)))
-        let shifted = VideoStreamInfo(width: video.width, height: video.height, timeBase: video.timeBase,
+        var shifted = VideoStreamInfo(width: video.width, height: video.height, timeBase: video.timeBase,
                                       frameRate: video.frameRate, estimatedFrameCount: nil, durationSeconds: nil,
                                       codecName: video.codecName, sampleAspectRatio: video.sampleAspectRatio,
                                       startTime: Int64((start * 1_000_000).rounded()))
+        shifted.displayRotation = video.displayRotation
         current = try VideoSink(path: directory.appendingPathComponent(name).path, video: shifted, audio: audio, options: options)
         segmentPaths.append(current.path)
         segmentStart = start

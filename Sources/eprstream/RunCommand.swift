@@ -75,6 +75,9 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .customLong("no-audio"), help: "Leave the input's audio out of the output.")
     var noAudio = false
 
+    @Flag(name: .customLong("no-autorotate"), help: "Keep rotated (phone) video as stored: no upright turn before inference; the output keeps the display matrix.")
+    var noAutorotate = false
+
     @Flag(name: .customLong("no-stats"), help: "Do not draw the FPS and latency line.")
     var noStats = false
 
@@ -115,6 +118,7 @@ struct RunCommand: ParsableCommand {
         if noLegend { settings.showLegend = false }
         if noStats { settings.showStats = false }
         if noAudio { settings.audio = false }
+        if noAutorotate { settings.autorotate = false }
         if let preview {
             _ = try BrowserPreview.parseAddress(preview)
             settings.previewAddress = preview

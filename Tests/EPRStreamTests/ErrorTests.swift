@@ -86,6 +86,54 @@ import Testing
         #expect(try Probe.decodeErrors(out).isEmpty)
     }
 
+    /// A recording cut off before its index was written (MP4 without faststart, moov last).
+    @Test func interruptedMP4RecordingSaysItsIndexIsMissing() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let full = dir.appendingPathComponent("full.mp4")
+        try run("/usr/bin/ffmpeg", ["-v", "error", "-i", Repo.dashcam, "-frames:v", "60", "-c", "copy", full.path])
+        let bytes = try Data(contentsOf: full)
+        let moov = try #require(bytes.range(of: Data("moov".utf8)))
+        #expect(moov.lowerBound > bytes.count / 2, "the index is at the end")
+        let cut = dir.appendingPathComponent("dashcam-0001.mp4")
+        try bytes.prefix(bytes.count * 2 / 3).write(to: cut)
+        let out = dir.appendingPathComponent("o.mp4").path
+        try expectFailure(["run", cut.path, "-o", out], status: 66,
+                          mentions: "its index (moov box) is missing: the recording was interrupted", output: out)
+        let result = try run(Repo.binary, ["run", cut.path, "-o", out], timeout: 60)
+        #expect(result.stderr.contains("FFmpeg cannot recover the frames without it") && !result.stderr.contains("not a video file"),
+                "stderr: \(result.stderr)")
+    }
+
+    @Test func unknownHostSaysItCannotBeResolved() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("o.mp4").path
+        // .invalid never resolves (RFC 6761).
+        try expectFailure(["run", "rtsp://no-such-camera.invalid/cam", "-o", out, "--max-reconnects", "0"], status: 69,
+                          mentions: "host 'no-such-camera.invalid' could not be resolved", output: out)
+        let result = try run(Repo.binary, ["run", "rtsp://no-such-camera.invalid/cam", "-o", out, "--max-reconnects", "0"], timeout: 60)
+        #expect(!result.stderr.contains("Input/output error"), "stderr: \(result.stderr)")
+    }
+
+    /// Matroska gives only the container's duration; audio that runs past the video sets it, and
+    /// with --no-audio that audio is still not a sign of truncation.
+    @Test(arguments: [false, true])
+    func videoEndingBeforeTheAudioIsNotCalledTruncated(noAudio: Bool) throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = dir.appendingPathComponent("late.mkv").path
+        try run("/usr/bin/ffmpeg", ["-v", "error", "-itsoffset", "1.5", "-f", "lavfi", "-i", "testsrc=size=320x180:rate=10:duration=0.5",
+                                    "-f", "lavfi", "-i", "sine=duration=4", "-c:v", "libx264", "-c:a", "aac", input])
+        let out = dir.appendingPathComponent("o.mp4").path
+        let result = try run(Repo.binary, ["run", input, "-o", out, "--input-size", "128x224", "--quiet"]
+                             + (noAudio ? ["--no-audio"] : []), timeout: 120)
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(!result.stderr.contains("warning:"), "stderr: \(result.stderr)")
+        #expect(try Probe.video(out).frames == 5)
+        #expect(try Probe.audio(out) == nil || !noAudio)
+    }
+
     @Test func unwritableOutput() throws {
         try expectFailure(["run", Repo.dashcam, "-o", "/proc/no-such-dir/out.mp4"], status: 73, mentions: "/proc/no-such-dir/out.mp4")
     }

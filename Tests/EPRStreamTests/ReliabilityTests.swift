@@ -152,6 +152,31 @@ import Testing
         #expect(try Probe.decodeErrors(output).isEmpty)
     }
 
+    // MARK: - Rotated (phone) video
+
+    /// "width=W height=H [rotation=R]" of the video stream (rotation only with a display matrix).
+    static func geometry(_ path: String) throws -> String {
+        try Probe.ffprobe(["-select_streams", "v:0", "-show_entries", "stream=width,height:stream_side_data=rotation",
+                           "-of", "default=nw=1", path]).split(separator: "\n").joined(separator: " ")
+    }
+
+    @Test(arguments: [false, true])
+    func rotatedVideoIsWrittenUprightUnlessNoAutorotate(keepRaw: Bool) throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let stored = try Self.clip(in: dir)
+        let input = dir.appendingPathComponent("phone.mp4").path
+        try run("/usr/bin/ffmpeg", ["-v", "error", "-i", stored, "-c", "copy", "-metadata:s:v", "rotate=90", input])
+        #expect(try Self.geometry(input) == "width=320 height=180 rotation=90")
+        let output = dir.appendingPathComponent("out.mp4").path
+        let result = try run(Repo.binary, ["run", input, "-o", output, "--max-frames", "5"]
+                             + (keepRaw ? ["--no-autorotate"] : []) + Self.small, timeout: 120)
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        // Upright: 180x320 and no matrix left for players to apply twice; raw: as stored, matrix kept.
+        #expect(try Self.geometry(output) == (keepRaw ? "width=320 height=180 rotation=90" : "width=180 height=320"))
+        #expect(try Probe.video(output).frames == 5)
+    }
+
     // MARK: - Leftovers of dead runs
 
     @Test func partialsOfDeadRunsAreRemovedAndLiveOnesKept() throws {
