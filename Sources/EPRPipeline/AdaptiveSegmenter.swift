@@ -40,6 +40,10 @@ final class AdaptiveSegmenter<Envelope>: FrameMasker {
     }
 
     /// Every frame went on in `submit`; the run still in progress is not waited for.
+    /// No frame waits here (each leaves with the freshest mask), so there is nothing to flush; the
+    /// worker keeps its run going.
+    func flush() throws(EPRError) -> [Output] { [] }
+
     func drain() throws(EPRError) -> [Output] {
         worker.stop()
         return []

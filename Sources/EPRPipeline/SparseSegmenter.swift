@@ -18,7 +18,10 @@ protocol FrameMasker<Envelope>: AnyObject {
     associatedtype Envelope
     /// Takes the next frame; returns the frames (this or earlier ones) whose masks are ready.
     func submit(_ envelope: Envelope, frame: VideoFrame) throws(EPRError) -> [MaskedFrame<Envelope>]
-    /// Returns every frame still waiting, once the network is done.
+    /// Returns every frame still waiting, once the network is done with them; more frames may
+    /// follow (an in-band event passes here, after the frames before it).
+    func flush() throws(EPRError) -> [MaskedFrame<Envelope>]
+    /// Returns every frame still waiting, once the network is done; the last call.
     func drain() throws(EPRError) -> [MaskedFrame<Envelope>]
 }
 
@@ -53,6 +56,8 @@ final class SparseSegmenter<Envelope>: FrameMasker {
         if infer { results += try runner.submit(frame) }
         return resolve()
     }
+
+    func flush() throws(EPRError) -> [Output] { try drain() }
 
     /// Waits for the network's outstanding results; returns every frame still waiting.
     func drain() throws(EPRError) -> [Output] {

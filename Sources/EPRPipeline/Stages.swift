@@ -226,7 +226,7 @@ final class InferenceStage: PipelineStage {
                 guard forward(try segmenter.submit(item, frame: item.frame)) else { return }
             case .event(let event, let time):
                 // The frames before the event go on first (events are rare: the wait is cheap).
-                guard forward(try segmenter.drain()), segmented.push(.event(event, time: time)) else { return }
+                guard forward(try segmenter.flush()), segmented.push(.event(event, time: time)) else { return }
             }
         }
         guard !frames.isCancelled else { return }
