@@ -22,6 +22,8 @@ struct SegmentedFrame: Sendable {
     let labels: LabelMap
     let decodedAt: Double
     var capturedAt: Double? = nil
+    /// Frames since the network ran (0: its own mask).
+    var maskAge = 0
 }
 
 /// An annotated frame ready to encode.
@@ -29,6 +31,9 @@ struct AnnotatedFrame: Sendable {
     let frame: VideoFrame
     let decodedAt: Double
     var capturedAt: Double? = nil
+    var maskAge = 0
+    /// Class shares of its mask, when the run writes metadata.
+    var shares: FrameShares? = nil
 }
 
 /// What the sink hands each further output of a tee (the browser preview).
@@ -144,7 +149,7 @@ final class InferenceStage: PipelineStage {
                 stats.maskDelivered(age: item.age)
                 let e = item.envelope
                 if !segmented.push(SegmentedFrame(frame: e.frame, labels: item.labels, decodedAt: e.decodedAt,
-                                                  capturedAt: e.capturedAt)) { return false }
+                                                  capturedAt: e.capturedAt, maskAge: item.age)) { return false }
             }
             return true
         }
@@ -164,12 +169,16 @@ final class ComposeStage: PipelineStage {
     private let segmented: BoundedQueue<SegmentedFrame>
     private let mux: MuxQueue
     private let stats: RunStatistics
+    /// With --metadata: each mask's class shares, counted here before the blend.
+    private let shareCounter: ClassShareCounter?
 
-    init(compositor: Compositor, segmented: BoundedQueue<SegmentedFrame>, mux: MuxQueue, stats: RunStatistics) {
+    init(compositor: Compositor, segmented: BoundedQueue<SegmentedFrame>, mux: MuxQueue, stats: RunStatistics,
+         shareCounter: ClassShareCounter? = nil) {
         self.compositor = compositor
         self.segmented = segmented
         self.mux = mux
         self.stats = stats
+        self.shareCounter = shareCounter
     }
 
     var inputs: [any StageQueue] { [segmented] }
@@ -184,8 +193,10 @@ final class ComposeStage: PipelineStage {
                                        frameIndex: frame.sequence)
             // Side-by-side composes into a new, wider frame; the other modes draw in place.
             let composed = try compositor.compose(frame, labels: item.labels, stats: overlay)
+            let shares = shareCounter?.shares(item.labels)
             stats.record(.compose, now() - started)
-            if !mux.pushVideo(AnnotatedFrame(frame: composed, decodedAt: item.decodedAt, capturedAt: item.capturedAt)) { return }
+            if !mux.pushVideo(AnnotatedFrame(frame: composed, decodedAt: item.decodedAt, capturedAt: item.capturedAt,
+                                             maskAge: item.maskAge, shares: shares)) { return }
         }
         mux.endVideo()
     }
@@ -212,6 +223,8 @@ final class SinkStage: PipelineStage, @unchecked Sendable {
     private let endRun: @Sendable () -> Void
     private let droppedFrames: @Sendable () -> Int
     private let progress: (@Sendable (LiveStatus?) -> Void)?
+    /// With --metadata: one JSON line per frame written.
+    private let metadata: MetadataWriter?
     private var lastReport = 0.0
     /// Read after the run (the scheduler's join orders these reads after the writes).
     private(set) var firstFrameAt: Double?
@@ -221,7 +234,7 @@ final class SinkStage: PipelineStage, @unchecked Sendable {
     init(mux: MuxQueue, tee: TeeOutput, liveOutput: LiveOutput?, stats: RunStatistics, maxFrames: Int?,
          stopAt: Double?, runStarted: Double, interrupt: InterruptDeadline?,
          endRun: @escaping @Sendable () -> Void, droppedFrames: @escaping @Sendable () -> Int,
-         progress: (@Sendable (LiveStatus?) -> Void)?) {
+         progress: (@Sendable (LiveStatus?) -> Void)?, metadata: MetadataWriter? = nil) {
         self.mux = mux
         self.tee = tee
         self.liveOutput = liveOutput
@@ -233,6 +246,7 @@ final class SinkStage: PipelineStage, @unchecked Sendable {
         self.endRun = endRun
         self.droppedFrames = droppedFrames
         self.progress = progress
+        self.metadata = metadata
     }
 
     var inputs: [any StageQueue] { [mux] }
@@ -273,6 +287,9 @@ final class SinkStage: PipelineStage, @unchecked Sendable {
         stats.record(.endToEnd, t1 - item.decodedAt)
         if let captured = item.capturedAt { glassToGlass.record(t1 - captured) }
         stats.frameWritten()
+        if let metadata, let shares = item.shares {
+            try metadata.write(pts: item.frame.seconds, latency: t1 - item.decodedAt, maskAge: item.maskAge, shares: shares)
+        }
         if firstFrameAt == nil { firstFrameAt = t1 - runStarted }
         liveOutput?.wrote(item.frame, latency: t1 - item.decodedAt, droppedSoFar: droppedFrames())
         if live {
