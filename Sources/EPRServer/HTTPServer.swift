@@ -70,6 +70,11 @@ public final class HTTPServer: Sendable {
                 idleTimeout: Double = 10, logger: Logger? = nil) throws(EPRError) {
         // Quiet unless asked (--log-level debug): client errors are the client's business.
         let logger = logger ?? { var l = Logger(label: "eprstream.http"); l.logLevel = .critical; return l }()
+        // A port in use is told here, before the server starts: NIO's failure path through the
+        // service group was seen to deadlock now and then (swift-async-algorithms' merge lock).
+        if let problem = HTTPServer.bindProblem(host: host, port: port) {
+            throw EPRError(.output, "cannot serve \(name) on \(host):\(port): \(problem)")
+        }
         let bound = BindResult()
         let app = Application(
             responder: CallbackResponder { (request: Request, _: BasicRequestContext) in await routes.respond(to: request) },
@@ -95,21 +100,37 @@ public final class HTTPServer: Sendable {
     }
 
     /// Stops listening and closes every connection: idle ones at once, responses in progress
-    /// after at most `grace` seconds. Blocks until done (call it from a thread).
+    /// after at most `grace` seconds (then the server's task is cancelled). Blocks until done,
+    /// and never longer than `grace` + 5 s (call it from a thread).
     public func shutdown(grace: Double = 1) {
         let done = DispatchSemaphore(value: 0)
         let task = self.task, group = self.group
         Task(executorPreference: ServerExecutor.shared) {
             await group.triggerGracefulShutdown()
-            let timer = Task(executorPreference: ServerExecutor.shared) {
-                try? await Task.sleep(for: .milliseconds(Int64(grace * 1000)))
-                task.cancel()   // streams that did not end in time
-            }
             await task.value
-            timer.cancel()
             done.signal()
         }
-        done.wait()
+        if done.wait(timeout: .now() + grace) == .timedOut {
+            task.cancel()   // streams that did not end in time
+            _ = done.wait(timeout: .now() + 5)
+        }
+    }
+
+    /// Why an IPv4 `host:port` cannot be bound right now (nil: it can, or the host is a name).
+    private static func bindProblem(host: String, port: Int) -> String? {
+        var addr = sockaddr_in()
+        guard port > 0, inet_pton(AF_INET, host, &addr.sin_addr) == 1 else { return nil }
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = UInt16(port).bigEndian
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        let ok = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        return ok == 0 ? nil : String(cString: strerror(errno))
     }
 
     /// "Address already in use" rather than NIO's type dump.

@@ -2,7 +2,8 @@
 import Foundation
 import Testing
 
-@Suite(.serialized) struct MetricsTests {
+/// In the preview tests' suite: serialized with them (each blocks a thread on real clients).
+extension PreviewServerTests {
     /// `promtool check metrics` (Debian's prometheus package) on an exposition: its problems, "" when none.
     func promtoolProblems(_ text: String) throws -> String {
         let r = try tool("promtool", ["check", "metrics"], stdin: Data(text.utf8))

@@ -78,7 +78,7 @@ import Testing
     func curl(_ url: String) throws -> (code: String, body: String) {
         let r = try run("/usr/bin/curl", ["-s", "--max-time", "10", "-w", "\n%{http_code}", url], timeout: 30)
         let parts = r.stdout.split(separator: "\n", omittingEmptySubsequences: false)
-        return (String(parts.last ?? ""), parts.dropLast().joined(separator: "\n"))
+        return (String(parts.last ?? ""), parts.dropLast().joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     func sample(_ text: String, _ series: String) -> Double? {
