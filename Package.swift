@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 import PackageDescription
 
 // OpenVINO's C API comes from the official `openvino` wheel, installed by scripts/setup.sh into
@@ -17,6 +17,13 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        // The HTTP server (preview, health, metrics). No default traits: swift-configuration is not used.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.9.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
     ],
     targets: [
         // C shims: module maps plus a few inline wrappers for what Swift cannot import.
@@ -41,13 +48,28 @@ let package = Package(
         ),
         .target(name: "EPROverlay", dependencies: ["EPRCore", "CFFmpeg", "CFreeType"]),
         .target(
+            name: "EPRServer",
+            dependencies: [
+                "EPRCore", "EPRMedia",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
             name: "EPRPipeline",
-            dependencies: ["EPRCore", "EPRMedia", "EPRInference", "EPROverlay", "Yams"],
+            dependencies: ["EPRCore", "EPRMedia", "EPRInference", "EPROverlay", "EPRServer", "Yams",
+                           .product(name: "Logging", package: "swift-log")],
             swiftSettings: [.unsafeFlags(["-Xcc", "-I\(openVINO)/include"])]
         ),
         .executableTarget(
             name: "eprstream",
-            dependencies: ["EPRPipeline", "EPRMedia", "EPROverlay", "EPRCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["EPRPipeline", "EPRMedia", "EPROverlay", "EPRCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log")],
             swiftSettings: [.unsafeFlags(["-Xcc", "-I\(openVINO)/include"])]
         ),
         // The fuzz target (scripts/fuzz.sh builds it with libFuzzer); a plain build replays inputs.
@@ -60,6 +82,7 @@ let package = Package(
             dependencies: ["EPRInference", "EPRCore", "EPRMedia", "CFFmpeg"],
             swiftSettings: [.unsafeFlags(["-Xcc", "-I\(openVINO)/include"])]
         ),
+        .testTarget(name: "EPRServerTests", dependencies: ["EPRServer", "EPRMedia", "EPRCore", "CFFmpeg"]),
         .testTarget(name: "EPROverlayTests", dependencies: ["EPROverlay", "EPRCore", "CFFmpeg"]),
         .testTarget(
             name: "EPRPipelineTests",

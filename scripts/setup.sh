@@ -12,7 +12,7 @@ APT_PACKAGES=(
     libfreetype-dev fonts-dejavu-core
     python3 python3-venv python3-numpy python3-pil python3-torch python3-matplotlib python3-onnx python3-pytest
     python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-    gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav curl
+    gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav curl prometheus
 )
 OPENVINO_VERSION=2026.4.1
 

@@ -2,44 +2,40 @@ import CFFmpeg
 import EPRCore
 import Foundation
 
-/// Annotated video in a web browser: `http://HOST:PORT/` serves a page whose `<video>` plays
-/// `/stream.mp4`, the live H.264 as fragmented MP4 (one fragment per frame, so it shows as it
-/// arrives). The page feeds the stream to Media Source Extensions and keeps playback at the live
-/// edge (a plain `<video src>` buffers seconds ahead); without MSE it falls back to `src`. The HTTP server is FFmpeg's own (listen=2, one thread per connection). Frames are
-/// encoded only while someone watches, and a new viewer gets a keyframe at once; a viewer that
-/// cannot keep up skips ahead to the next keyframe (counted) and never holds up the pipeline.
+/// Annotated video for web browsers, without the HTTP: the page (`page`) plays the live H.264
+/// as fragmented MP4 (one fragment per frame, so it shows as it arrives) through Media Source
+/// Extensions, kept at the live edge (a plain `<video src>` buffers seconds ahead; without MSE it
+/// falls back to `src`). An HTTP server (EPRServer) serves the page and streams each viewer's
+/// chunks (`join`, then `PreviewViewer.nextChunk`) as a response body. Frames are encoded only
+/// while someone watches, and a new viewer gets a keyframe at once; a viewer that cannot keep up
+/// skips ahead to the next keyframe (counted) and never holds up the pipeline.
 /// Video only: browsers autoplay muted video anyway.
+/// Thread-safe: the viewer list and counters are guarded by `lock`; the encoder is used only by
+/// the one thread that writes frames.
 public final class BrowserPreview: VideoOutput, @unchecked Sendable {
-    /// "HOST:PORT" as served.
-    public let address: String
-    public var pageURL: String { "http://\(address)/" }
     public private(set) var framesWritten = 0
     public var warnings: [String] {
         let skipped = lock.withLock { skippedPackets }
         return skipped > 0 ? ["browser preview: \(skipped) frame(s) skipped for viewers that fell behind"] : []
     }
 
-    /// Most connections at once; more are answered 500.
-    public static let maxConnections = 16
+    /// Most viewers at once; more are refused (the server answers 503).
+    public static let maxViewers = 16
     /// Encoded frames a viewer may have waiting before it skips to the next keyframe.
     static let viewerQueueCapacity = 50
 
     private let encoder: H264Encoder
     private let parameters: UnsafeMutablePointer<AVCodecParameters>
     /// RFC 6381 name of the stream's H.264 profile and level, e.g. "avc1.42C01E", for MSE.
-    let codecString: String
-    private let server: UnsafeMutablePointer<AVIOContext>
-    private let interrupt = InterruptDeadline(timeout: 0)
+    public let codecString: String
     private let lock = NSLock()
     private var viewers: [PreviewViewer] = []
-    private var connections = 0
     private var keyframeWanted = false
     private var skippedPackets = 0
     private var viewersServed = 0
     private var framesSent = 0
     private var finished = false
     private let idle = NSCondition()
-    private let acceptDone = DispatchSemaphore(value: 0)
 
     /// Parses "PORT", ":PORT" or "HOST:PORT" (host defaults to 127.0.0.1: the preview is local
     /// unless asked otherwise, e.g. 0.0.0.0:8080).
@@ -52,10 +48,7 @@ public final class BrowserPreview: VideoOutput, @unchecked Sendable {
         return (host, port)
     }
 
-    /// Starts serving at once (the port is bound here: a port in use is an error now, not later).
-    public init(address text: String, video: VideoStreamInfo, options: SinkOptions = SinkOptions()) throws(EPRError) {
-        let (host, port) = try BrowserPreview.parseAddress(text)
-        address = "\(host):\(port)"
+    public init(video: VideoStreamInfo, options: SinkOptions = SinkOptions()) throws(EPRError) {
         encoder = try H264Encoder(label: "the browser preview", video: video, options: options, lowLatency: true,
                                   keyframeSeconds: 2, globalHeader: true)
         guard let par = avcodec_parameters_alloc() else { throw EPRError(.internalFailure, "out of memory") }
@@ -66,21 +59,6 @@ public final class BrowserPreview: VideoOutput, @unchecked Sendable {
         }
         parameters = par
         codecString = BrowserPreview.codecString(sps: par)
-        var listenOptions: OpaquePointer?
-        av_dict_set(&listenOptions, "listen", "2", 0)   // many clients, each accepted by avio_accept
-        var cb = interrupt.callback
-        var ctx: UnsafeMutablePointer<AVIOContext>?
-        let ret = avio_open2(&ctx, "http://\(address)", AVIO_FLAG_WRITE, &cb, &listenOptions)
-        av_dict_free(&listenOptions)
-        guard ret >= 0, let ctx else {
-            var p: UnsafeMutablePointer<AVCodecParameters>? = par
-            avcodec_parameters_free(&p)
-            throw EPRError(.output, "cannot serve the browser preview on \(address): \(ffmpegErrorString(ret))")
-        }
-        server = ctx
-        let thread = Thread { [self] in acceptLoop(); acceptDone.signal() }
-        thread.name = "preview-accept"
-        thread.start()
     }
 
     deinit {
@@ -88,10 +66,10 @@ public final class BrowserPreview: VideoOutput, @unchecked Sendable {
         avcodec_parameters_free(&p)
     }
 
-    /// Viewers of /stream.mp4 so far, and frames encoded for them.
+    /// Viewers of the stream so far, and frames encoded for them.
     public var served: (viewers: Int, frames: Int) { lock.withLock { (viewersServed, framesSent) } }
 
-    /// Viewers of /stream.mp4 right now.
+    /// Viewers of the stream right now.
     public var viewerCount: Int { lock.withLock { viewers.count } }
 
     /// Waits until at least `count` viewers watch or `timeout` seconds pass; true if they do.
@@ -102,6 +80,29 @@ public final class BrowserPreview: VideoOutput, @unchecked Sendable {
             if !idle.wait(until: deadline) { return viewerCount >= count }
         }
         return true
+    }
+
+    /// A new viewer with its own muxer, or nil when `maxViewers` watch already or the preview has
+    /// finished. The caller streams its chunks and calls `leave` when the browser goes away.
+    public func join() -> PreviewViewer? {
+        let viewer = lock.withLock { () -> PreviewViewer? in
+            guard !finished, viewers.count < BrowserPreview.maxViewers,
+                  let viewer = PreviewViewer(parameters: parameters, timeBase: encoder.timeBase,
+                                             capacity: BrowserPreview.viewerQueueCapacity) else { return nil }
+            viewers.append(viewer)
+            viewersServed += 1
+            keyframeWanted = true
+            return viewer
+        }
+        if viewer != nil { idle.lock(); idle.broadcast(); idle.unlock() }
+        return viewer
+    }
+
+    /// The viewer is gone (its connection closed or its stream ended): no more frames for it.
+    public func leave(_ viewer: PreviewViewer) {
+        viewer.cancel()
+        lock.withLock { viewers.removeAll { $0 === viewer } }
+        idle.lock(); idle.broadcast(); idle.unlock()
     }
 
     public func write(_ frame: VideoFrame) throws(EPRError) {
@@ -127,81 +128,19 @@ public final class BrowserPreview: VideoOutput, @unchecked Sendable {
     /// Audio is not previewed.
     public func write(_ audio: AudioPacket) throws(EPRError) {}
 
-    /// Ends every viewer's stream cleanly (the MP4 trailer, then the connection closes) and stops
-    /// serving. A viewer that does not take its last data within a second is cut off.
+    /// Ends every viewer's stream cleanly: each gets what is queued, then the MP4 trailer.
     public func finish() throws(EPRError) { shutDown(graceful: true) }
 
+    /// Ends every viewer's stream at once.
     public func abort() { shutDown(graceful: false) }
 
     private func shutDown(graceful: Bool) {
-        let current: [PreviewViewer]? = lock.withLock {
-            if finished { return nil }
+        let current = lock.withLock { () -> [PreviewViewer] in
             finished = true
             return viewers
         }
-        guard let current else { return }   // already shut down (finish, then abort)
-        for viewer in current { viewer.end() }
-        if graceful {
-            let deadline = Date().addingTimeInterval(1)
-            while lock.withLock({ connections > 0 }) && Date() < deadline { usleep(10_000) }
-        }
-        interrupt.abort()   // accept, handshakes and stuck writes return now
-        acceptDone.wait()
-        while lock.withLock({ connections > 0 }) { usleep(5_000) }
-        var s: UnsafeMutablePointer<AVIOContext>? = server
-        avio_closep(&s)
-    }
-
-    // MARK: - Serving
-
-    private func acceptLoop() {
-        while !interrupt.isAborted {
-            var client: UnsafeMutablePointer<AVIOContext>?
-            let ret = avio_accept(server, &client)
-            guard ret >= 0, let client else {
-                if !interrupt.isAborted { usleep(50_000) }   // e.g. a connection reset before accept
-                continue
-            }
-            let admitted = lock.withLock { () -> Bool in
-                guard !finished, connections < BrowserPreview.maxConnections else { return false }
-                connections += 1
-                return true
-            }
-            let connection = PreviewConnection(client: client)
-            let thread = Thread { [self] in
-                if admitted {
-                    serve(connection)
-                    lock.withLock { connections -= 1 }
-                } else {
-                    connection.refuse()
-                }
-            }
-            thread.name = "preview-client"
-            thread.start()
-        }
-    }
-
-    private func serve(_ connection: PreviewConnection) {
-        guard let resource = connection.readRequest() else { return connection.close() }
-        switch resource {
-        case "/", "/index.html":
-            connection.reply(contentType: "text/html; charset=utf-8", body: Data(page.utf8))
-        case "/stream.mp4":
-            guard connection.startReply(contentType: "video/mp4") else { return connection.close() }
-            let viewer = PreviewViewer(connection: connection, capacity: BrowserPreview.viewerQueueCapacity)
-            let joined = lock.withLock { () -> Bool in
-                guard !finished else { return false }
-                viewers.append(viewer)
-                viewersServed += 1
-                keyframeWanted = true
-                return true
-            }
-            idle.lock(); idle.broadcast(); idle.unlock()
-            if joined { viewer.run(parameters: parameters, timeBase: encoder.timeBase) }
-            lock.withLock { viewers.removeAll { $0 === viewer } }
-            connection.close()
-        default:
-            connection.notFound()
+        for viewer in current {
+            if graceful { viewer.end() } else { viewer.cancel() }
         }
     }
 
@@ -227,7 +166,8 @@ public final class BrowserPreview: VideoOutput, @unchecked Sendable {
         return String(format: "avc1.%02X%02X%02X", profile, constraints, level)
     }
 
-    private var page: String {
+    /// The page at `/`: plays `stream.mp4` beside it.
+    public var page: String {
         """
         <!doctype html>
         <html><head><meta charset="utf-8"><title>EPRStream preview</title>
@@ -254,7 +194,7 @@ public final class BrowserPreview: VideoOutput, @unchecked Sendable {
               }
               feed();
             });
-            const reader = (await fetch("/stream.mp4")).body.getReader();
+            const reader = (await fetch("stream.mp4")).body.getReader();
             for (;;) {
               const { value, done } = await reader.read();
               if (done) break;
@@ -263,7 +203,7 @@ public final class BrowserPreview: VideoOutput, @unchecked Sendable {
             }
           });
         } else {
-          video.src = "/stream.mp4";
+          video.src = "stream.mp4";
         }
         </script></body></html>
 
@@ -282,162 +222,217 @@ final class PreviewPacket: @unchecked Sendable {
     }
 }
 
-/// One accepted HTTP connection, through FFmpeg's HTTP server: request, reply headers, body.
-final class PreviewConnection: @unchecked Sendable {
-    let client: UnsafeMutablePointer<AVIOContext>
-    private var closed = false
-
-    init(client: UnsafeMutablePointer<AVIOContext>) { self.client = client }
-
-    /// Reads the request line and headers; returns the path asked for (query dropped).
-    func readRequest() -> String? {
-        var resource: String?
-        while avio_handshake(client) > 0 {
-            var value: UnsafeMutablePointer<UInt8>?
-            av_opt_get(UnsafeMutableRawPointer(client), "resource", AV_OPT_SEARCH_CHILDREN, &value)
-            if let value {
-                let text = String(cString: value)
-                av_free(value)
-                if !text.isEmpty { resource = text; break }
-            }
-        }
-        return resource.map { String($0.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "") }
-    }
-
-    /// Sends the status line and headers of a 200 reply (the body follows, chunked).
-    func startReply(contentType: String) -> Bool {
-        av_opt_set_int(UnsafeMutableRawPointer(client), "reply_code", 200, AV_OPT_SEARCH_CHILDREN)
-        av_opt_set(UnsafeMutableRawPointer(client), "content_type", contentType, AV_OPT_SEARCH_CHILDREN)
-        // Other pages (a dashboard) may embed or fetch the stream; nothing in it is private to this origin.
-        av_opt_set(UnsafeMutableRawPointer(client), "headers", "Access-Control-Allow-Origin: *\r\nCache-Control: no-store\r\n",
-                   AV_OPT_SEARCH_CHILDREN)
-        return completeHandshake()
-    }
-
-    /// Lets FFmpeg's server write the status line and headers set above; true when it did.
-    private func completeHandshake() -> Bool {
-        var ret: Int32
-        repeat { ret = avio_handshake(client) } while ret > 0
-        return ret == 0
-    }
-
-    func reply(contentType: String, body: Data) {
-        if startReply(contentType: contentType) {
-            body.withUnsafeBytes { avio_write(client, $0.bindMemory(to: UInt8.self).baseAddress, Int32(body.count)) }
-            avio_flush(client)
-        }
-        close()
-    }
-
-    func notFound() { finishHandshake(code: 404) }
-
-    /// Too many connections: 500 (FFmpeg 5.1's server replies only 200, 400, 403, 404 and 500).
-    func refuse() {
-        _ = readRequest()
-        finishHandshake(code: 500)
-    }
-
-    private func finishHandshake(code: Int64) {
-        av_opt_set_int(UnsafeMutableRawPointer(client), "reply_code", code, AV_OPT_SEARCH_CHILDREN)
-        _ = completeHandshake()
-        close()
-    }
-
-    func close() {
-        guard !closed else { return }
-        closed = true
-        avio_flush(client)
-        var c: UnsafeMutablePointer<AVIOContext>? = client
-        avio_closep(&c)
-    }
-}
-
 /// The packets waiting for one viewer: bounded, never blocking the producer. When it is full the
 /// viewer has fallen behind: everything queued goes, and since P-frames without their reference
-/// cannot be decoded, nothing is queued again until the next keyframe.
+/// cannot be decoded, nothing is queued again until the next keyframe. The consumer awaits
+/// (`next`), so a viewer waiting for frames holds no thread.
+/// Thread-safe: every field is guarded by `lock`.
 final class KeyframeGatedQueue: @unchecked Sendable {
-    private let queue: BoundedQueue<PreviewPacket>
+    let capacity: Int
     private let lock = NSLock()
+    private var packets: [PreviewPacket] = []
+    private var waiter: CheckedContinuation<PreviewPacket?, Never>?
     private var waitingForKeyframe = true
+    private var ended = false
+    private var cancelled = false
 
-    init(capacity: Int) { queue = BoundedQueue(capacity: capacity, policy: .block) }
+    init(capacity: Int) { self.capacity = capacity }
 
     /// Queues a packet without blocking; false when it was skipped.
     func offer(_ packet: PreviewPacket) -> Bool {
-        lock.lock(); defer { lock.unlock() }
-        if queue.count >= queue.capacity {
-            while queue.tryPop() != nil {}
+        lock.lock()
+        if ended || cancelled { lock.unlock(); return true }   // gone: nothing to skip
+        if packets.count >= capacity {
+            packets.removeAll(keepingCapacity: true)
             waitingForKeyframe = true
         }
         if waitingForKeyframe {
-            guard packet.isKeyframe else { return false }
+            guard packet.isKeyframe else { lock.unlock(); return false }
             waitingForKeyframe = false
         }
-        return queue.push(packet)
+        if let waiter {   // the consumer waits: the queue is empty, hand it over
+            self.waiter = nil
+            lock.unlock()
+            waiter.resume(returning: packet)
+            return true
+        }
+        packets.append(packet)
+        lock.unlock()
+        return true
     }
 
-    /// The next packet; nil once ended and drained, or cancelled.
-    func next() -> PreviewPacket? { queue.pop() }
-    func end() { queue.close() }
-    func cancel() { queue.cancel() }
-    var count: Int { queue.count }
+    /// The next packet; nil once ended and drained, or cancelled (also by the awaiting task's cancellation).
+    func next() async -> PreviewPacket? {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<PreviewPacket?, Never>) in
+                lock.lock()
+                if cancelled || (ended && packets.isEmpty) {
+                    lock.unlock()
+                    continuation.resume(returning: nil)
+                } else if !packets.isEmpty {
+                    let packet = packets.removeFirst()
+                    lock.unlock()
+                    continuation.resume(returning: packet)
+                } else {
+                    waiter = continuation
+                    lock.unlock()
+                }
+            }
+        } onCancel: { cancel() }
+    }
+
+    /// No more packets: what is queued is still delivered.
+    func end() { finish(cancel: false) }
+    /// No more packets, and what is queued goes.
+    func cancel() { finish(cancel: true) }
+
+    private func finish(cancel: Bool) {
+        lock.lock()
+        ended = true
+        if cancel { cancelled = true; packets.removeAll() }
+        let waiter = self.waiter
+        self.waiter = nil
+        lock.unlock()
+        waiter?.resume(returning: nil)
+    }
+
+    var count: Int { lock.withLock { packets.count } }
 }
 
-/// One browser watching /stream.mp4: its own fragmented-MP4 muxer on its connection, fed from a
-/// keyframe-gated queue. Its timeline starts at 0 when it joins and stays continuous when it skips.
-final class PreviewViewer: @unchecked Sendable {
-    private let connection: PreviewConnection
+/// One browser watching the stream: its own fragmented-MP4 muxer writing into memory (a custom
+/// AVIOContext), fed from a keyframe-gated queue; `nextChunk` hands out the bytes for the HTTP
+/// response body. Its timeline starts at 0 when it joins and stays continuous when it skips.
+/// The queue is thread-safe; the muxer is used only by `nextChunk`, which one task calls at a time.
+public final class PreviewViewer: @unchecked Sendable {
     private let queue: KeyframeGatedQueue
+    private let muxer: FragmentMuxer
+    private var headerSent = false
+    private var trailerSent = false
+    private var offset: Int64?
+    private var nextDTS: Int64 = 0
 
-    init(connection: PreviewConnection, capacity: Int) {
-        self.connection = connection
+    init?(parameters: UnsafePointer<AVCodecParameters>, timeBase: AVRational, capacity: Int) {
+        guard let muxer = FragmentMuxer(parameters: parameters, timeBase: timeBase) else { return nil }
+        self.muxer = muxer
         queue = KeyframeGatedQueue(capacity: capacity)
     }
 
     /// Queues a packet without blocking; false when it was skipped (the viewer fell behind).
     func offer(_ packet: PreviewPacket) -> Bool { queue.offer(packet) }
 
-    /// No more packets: the viewer writes the trailer and hangs up.
+    /// No more packets: the viewer gets the trailer after what is queued.
     func end() { queue.end() }
+    func cancel() { queue.cancel() }
 
-    /// Muxes until the stream ends or the browser goes away.
-    func run(parameters: UnsafePointer<AVCodecParameters>, timeBase: AVRational) {
-        defer { queue.cancel() }
+    /// The next bytes of this viewer's MP4 (the header first, then a fragment per frame, the
+    /// trailer last); nil when the stream is over.
+    public func nextChunk() async -> [UInt8]? {
+        if !headerSent {
+            headerSent = true
+            if let header = muxer.header() { return header }
+            return nil
+        }
+        guard !trailerSent else { return nil }
+        guard let packet = await queue.next() else {
+            trailerSent = true
+            return muxer.trailer()
+        }
+        // Rebase: the first packet, and the first after a skip, continue the viewer's timeline.
+        let p = packet.packet.pointee
+        let dts = p.dts != noPTS ? p.dts : p.pts
+        let duration = max(1, p.duration)
+        if offset == nil || (packet.isKeyframe && dts - offset! > nextDTS + 4 * duration) {
+            offset = dts - nextDTS
+        }
+        nextDTS = dts - offset! + duration
+        return muxer.fragment(packet.packet, shift: offset!)
+    }
+}
+
+/// An MP4 muxer (`frag_custom`: one fragment per flush) whose output lands in a byte buffer.
+/// Not thread-safe: one owner at a time.
+final class FragmentMuxer {
+    private let format: UnsafeMutablePointer<AVFormatContext>
+    private let stream: UnsafeMutablePointer<AVStream>
+    private let timeBase: AVRational
+    private let sink = ByteCollector()
+    private var parameters: UnsafeMutablePointer<AVCodecParameters>?
+
+    init?(parameters source: UnsafePointer<AVCodecParameters>, timeBase: AVRational) {
         var ctx: UnsafeMutablePointer<AVFormatContext>?
-        guard avformat_alloc_output_context2(&ctx, nil, "mp4", nil) >= 0, let fmt = ctx else { return }
-        defer { avformat_free_context(fmt) }
-        fmt.pointee.pb = connection.client
+        guard avformat_alloc_output_context2(&ctx, nil, "mp4", nil) >= 0, let fmt = ctx else { return nil }
+        let size: Int32 = 64 * 1024
+        guard let buffer = av_malloc(Int(size)),
+              let pb = avio_alloc_context(buffer.assumingMemoryBound(to: UInt8.self), size, 1,
+                                          Unmanaged.passUnretained(sink).toOpaque(), nil,
+                                          { opaque, bytes, count in
+                                              guard let opaque, let bytes, count > 0 else { return 0 }
+                                              Unmanaged<ByteCollector>.fromOpaque(opaque).takeUnretainedValue()
+                                                  .append(UnsafeBufferPointer(start: bytes, count: Int(count)))
+                                              return count
+                                          }, nil) else {
+            avformat_free_context(fmt)
+            return nil
+        }
+        fmt.pointee.pb = pb
         fmt.pointee.flags |= AVFMT_FLAG_CUSTOM_IO
-        guard let st = avformat_new_stream(fmt, nil), avcodec_parameters_copy(st.pointee.codecpar, parameters) >= 0 else { return }
+        guard let st = avformat_new_stream(fmt, nil), avcodec_parameters_copy(st.pointee.codecpar, source) >= 0 else {
+            FragmentMuxer.free(fmt)
+            return nil
+        }
         st.pointee.time_base = timeBase
+        format = fmt
+        stream = st
+        self.timeBase = timeBase
+    }
+
+    deinit { FragmentMuxer.free(format) }
+
+    private static func free(_ fmt: UnsafeMutablePointer<AVFormatContext>) {
+        if fmt.pointee.pb != nil {
+            av_freep(&fmt.pointee.pb.pointee.buffer)
+            avio_context_free(&fmt.pointee.pb)
+        }
+        avformat_free_context(fmt)
+    }
+
+    /// The MP4 header without samples (`empty_moov`); nil when the muxer refuses the stream.
+    func header() -> [UInt8]? {
         var options: OpaquePointer?
         // A fragment whenever we flush (after every frame), the header without samples up front.
         av_dict_set(&options, "movflags", "+frag_custom+empty_moov+default_base_moof", 0)
-        let ret = avformat_write_header(fmt, &options)
+        let ret = avformat_write_header(format, &options)
         av_dict_free(&options)
-        guard ret >= 0 else { return }
-        avio_flush(fmt.pointee.pb)
-        var offset: Int64?
-        var nextDTS: Int64 = 0
-        while let packet = queue.next() {
-            guard let p = av_packet_clone(packet.packet) else { return }
-            var owned: UnsafeMutablePointer<AVPacket>? = p
-            defer { av_packet_free(&owned) }
-            // Rebase: the first packet, and the first after a skip, continue the viewer's timeline.
-            let dts = p.pointee.dts != noPTS ? p.pointee.dts : p.pointee.pts
-            if offset == nil || (packet.isKeyframe && dts - offset! > nextDTS + 4 * max(1, p.pointee.duration)) {
-                offset = dts - nextDTS
-            }
-            if p.pointee.pts != noPTS { p.pointee.pts -= offset! }
-            if p.pointee.dts != noPTS { p.pointee.dts -= offset! }
-            nextDTS = dts - offset! + max(1, p.pointee.duration)
-            p.pointee.stream_index = 0
-            av_packet_rescale_ts(p, timeBase, st.pointee.time_base)
-            guard av_write_frame(fmt, p) >= 0, av_write_frame(fmt, nil) >= 0 else { return }
-            avio_flush(fmt.pointee.pb)
-            if fmt.pointee.pb.pointee.error < 0 { return }   // the browser went away
-        }
-        _ = av_write_trailer(fmt)
-        avio_flush(fmt.pointee.pb)
+        guard ret >= 0 else { return nil }
+        avio_flush(format.pointee.pb)
+        return sink.take()
     }
+
+    /// One frame's fragment, its timestamps moved back by `shift`; nil when muxing failed.
+    func fragment(_ packet: UnsafePointer<AVPacket>, shift: Int64) -> [UInt8]? {
+        guard let p = av_packet_clone(packet) else { return nil }
+        var owned: UnsafeMutablePointer<AVPacket>? = p
+        defer { av_packet_free(&owned) }
+        if p.pointee.pts != noPTS { p.pointee.pts -= shift }
+        if p.pointee.dts != noPTS { p.pointee.dts -= shift }
+        p.pointee.stream_index = 0
+        av_packet_rescale_ts(p, timeBase, stream.pointee.time_base)
+        guard av_write_frame(format, p) >= 0, av_write_frame(format, nil) >= 0 else { return nil }
+        avio_flush(format.pointee.pb)
+        return sink.take()
+    }
+
+    func trailer() -> [UInt8]? {
+        guard av_write_trailer(format) >= 0 else { return nil }
+        avio_flush(format.pointee.pb)
+        let bytes = sink.take()
+        return bytes.isEmpty ? nil : bytes
+    }
+}
+
+/// Where a FragmentMuxer's AVIOContext writes (its write callback's target).
+final class ByteCollector {
+    private var bytes: [UInt8] = []
+    func append(_ chunk: UnsafeBufferPointer<UInt8>) { bytes.append(contentsOf: chunk) }
+    func take() -> [UInt8] { defer { bytes = [] }; return bytes }
 }

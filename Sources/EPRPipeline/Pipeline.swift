@@ -3,8 +3,10 @@ import EPRCore
 import EPRInference
 import EPRMedia
 import EPROverlay
+import EPRServer
 import Foundation
 import Synchronization
+import Logging
 
 /// A progress report, sent a few times per second while a run goes.
 public struct ProgressSnapshot: Sendable {
@@ -113,6 +115,8 @@ public final class Pipeline: @unchecked Sendable {
     public let statistics = RunStatistics()
     /// One line per event worth telling (reconnects, stalls, back-pressure); stderr in the CLI.
     public var log: (@Sendable (String) -> Void)?
+    /// The HTTP server's logger (nil: quiet).
+    public var httpLogger: Logger?
     private let stopLock = NSLock()
     private var stopRequested = false
     private var interruptRequested = false
@@ -209,18 +213,28 @@ public final class Pipeline: @unchecked Sendable {
             } else if let republisher { outputs.append(republisher) } else { outputs.append(try openSink()) }
         }
         var preview: BrowserPreview?
+        var server: HTTPServer?
         if let address = settings.previewAddress {
-            let opened: BrowserPreview
             do throws(EPRError) {
-                opened = try BrowserPreview(address: address, video: outputVideo, options: sinkOptions)
+                let (host, port) = try BrowserPreview.parseAddress(address)
+                let opened = try BrowserPreview(video: outputVideo, options: sinkOptions)
+                let http = try HTTPServer(host: host, port: port, name: "the browser preview", logger: httpLogger)
+                http.routes.registerPreview(opened)
+                // The same server tells how the run goes: /metrics, /healthz, /readyz.
+                let metrics = MetricsRegistry()
+                statistics.metrics = metrics.stream(settings.streamID)
+                let stats = statistics
+                http.routes.registerOperations(metrics: metrics, ready: { stats.framesDecoded > 0 })
+                preview = opened
+                server = http
+                outputs.append(opened)
+                log?("browser preview: \(http.baseURL)")
             } catch {
                 outputs.forEach { $0.abort() }
                 throw error
             }
-            preview = opened
-            outputs.append(opened)
-            log?("browser preview: \(opened.pageURL)")
         }
+        defer { server?.shutdown() }
         let tee = TeeOutput(outputs)
 
         // Everything that can fail in set-up is done before the first thread starts.
@@ -232,8 +246,23 @@ public final class Pipeline: @unchecked Sendable {
             throw error
         }
 
+        var metadata: MetadataWriter?
+        do throws(EPRError) {
+            metadata = try settings.metadataPath.map { path throws(EPRError) in
+                try MetadataWriter(path: path, stream: settings.streamID, classNames: runner.model.classNames, zones: settings.zones)
+            }
+        } catch {
+            tee.abort()
+            throw error
+        }
+        defer { metadata?.finish() }
+        let shareCounter = metadata.map { _ in
+            ClassShareCounter(classCount: runner.model.classNames.count, zones: settings.zones,
+                              maskWidth: runner.inputWidth, maskHeight: runner.inputHeight)
+        }
         let graph = buildGraph(source: source, events: events, runner: runner, compositor: compositor, tee: tee, liveOutput: liveOutput,
-                               interrupt: sinkOptions.interrupt, runStarted: runStarted, progress: progress)
+                               interrupt: sinkOptions.interrupt, runStarted: runStarted, progress: progress,
+                               metadata: metadata, shareCounter: shareCounter)
         let started = now()
         do throws(EPRError) {
             try graph.scheduler.run()
@@ -254,7 +283,7 @@ public final class Pipeline: @unchecked Sendable {
             latencies[stage] = stats.histogram(stage)
             busy[stage] = stats.busySeconds(stage)
         }
-        let destinations = [output, preview?.pageURL].compactMap { $0 }
+        let destinations = [output, server?.baseURL].compactMap { $0 }
         var summary = RunSummary(input: input, output: destinations.joined(separator: " and "), model: modelPath,
                                  inputSize: (runner.inputHeight, runner.inputWidth),
                                  framesWritten: tee.framesWritten, framesDropped: frames.droppedCount,
@@ -269,9 +298,9 @@ public final class Pipeline: @unchecked Sendable {
                                         runsPerSecond: wall > 0 ? Double(stats.networkRuns) / wall : 0,
                                         smoothing: settings.smoothMasks)
         }
-        if let preview {
+        if let preview, let server {
             let served = preview.served
-            summary.preview = (preview.pageURL, served.viewers, served.frames)
+            summary.preview = (server.baseURL, served.viewers, served.frames)
         }
         if let live, let report = sinkReport, let out = report.live, case .live(_, let outages) = source {
             summary.live = LiveSummary(reconnects: live.reconnects, stalls: live.stalls, offlineFrames: out.offlineFrames,
@@ -298,7 +327,8 @@ public final class Pipeline: @unchecked Sendable {
     /// with the frames and are never dropped) and drops the oldest audio.
     private func buildGraph(source: InputSource, events: SourceEvents, runner: SegmentationRunner, compositor: Compositor, tee: TeeOutput,
                             liveOutput: LiveOutput?, interrupt: InterruptDeadline?, runStarted: Double,
-                            progress: (@Sendable (ProgressSnapshot) -> Void)?) -> RunGraph {
+                            progress: (@Sendable (ProgressSnapshot) -> Void)?,
+                            metadata: MetadataWriter?, shareCounter: ClassShareCounter?) -> RunGraph {
         let live = source.live != nil
         let scheduler = Scheduler()
         let frames = scheduler.queue(live
@@ -327,18 +357,25 @@ public final class Pipeline: @unchecked Sendable {
         scheduler.add(InferenceStage(runner: runner, frames: frames, segmented: segmented, stats: stats,
                                      interval: settings.inferEvery, auto: infersAuto, propagate: settings.propagateMasks,
                                      smooth: settings.smoothMasks, frameWidth: source.video.width, frameHeight: source.video.height))
-        scheduler.add(ComposeStage(compositor: compositor, segmented: segmented, mux: mux, stats: stats))
+        scheduler.add(ComposeStage(compositor: compositor, segmented: segmented, mux: mux, stats: stats,
+                                   shareCounter: shareCounter))
         let estimate = source.video.estimatedFrameCount
-        let report = progress.map { progress in
-            { @Sendable [self] (status: LiveStatus?) in
-                let depths = [("frames", frames.count), ("segmented", segmented.count), ("encode", mux.videoCount)]
-                progress(snapshot(estimate: estimate, queues: depths, dropped: frames.droppedCount, live: status))
+        let metrics = stats.metrics
+        var report: (@Sendable (LiveStatus?) -> Void)?
+        if progress != nil || metrics != nil {
+            report = { @Sendable [self] (status: LiveStatus?) in
+                let depths: [(String, Int)] = [("frames", frames.count), ("segmented", segmented.count), ("encode", mux.videoCount)]
+                let dropped = frames.droppedCount
+                metrics?.observe(dropped: dropped, reconnects: status?.reconnects ?? 0, stalls: status?.stalls ?? 0,
+                                 queueDepths: depths)
+                progress?(snapshot(estimate: estimate, queues: depths, dropped: dropped, live: status))
             }
         }
         let sink = SinkStage(mux: mux, tee: tee, liveOutput: liveOutput, stats: stats,
                              maxFrames: live ? settings.maxFrames : nil, stopAt: live ? stopAt : nil,
                              runStarted: runStarted, interrupt: interrupt,
-                             endRun: { [self] in endRun() }, droppedFrames: { frames.droppedCount }, progress: report)
+                             endRun: { [self] in endRun() }, droppedFrames: { frames.droppedCount }, progress: report,
+                             metadata: metadata)
         scheduler.add(sink)
         tee.branchStages().forEach { scheduler.add($0) }
         return RunGraph(scheduler: scheduler, frames: frames, mux: mux, sink: sink)

@@ -27,6 +27,18 @@ public struct PipelineSettings: Sendable, Equatable {
     public var autorotate = true
     /// Serve the annotated video to web browsers at this "PORT" or "HOST:PORT" (BrowserPreview).
     public var previewAddress: String?
+    /// The stream's name in metrics (label `stream`) and per-frame metadata.
+    public var streamID = "main"
+    /// Per-frame metadata as JSON lines to this file, or "-" for stdout (FrameMetadata.swift).
+    public var metadataPath: String?
+    /// Regions whose class shares the metadata adds (preset key `metadata.zones`).
+    public var zones: [Zone] = []
+
+    /// Ids name streams in URLs, labels and file names: letters, digits, '-', '_', '.', not "." or "..".
+    public static func isValidStreamID(_ id: String) -> Bool {
+        (1...64).contains(id.count) && id != "." && id != ".."
+            && id.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0) }
+    }
 
     public var frameQueueCapacity = 4
     public var segmentedQueueCapacity = 4

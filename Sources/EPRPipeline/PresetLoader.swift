@@ -50,6 +50,7 @@ public enum PresetLoader {
             }
             s.previewAddress = text
         },
+        "metadata.zones": { s, n, k throws(EPRError) in s.zones = try zones(n, k) },
         "record.segment": { s, n, k throws(EPRError) in
             let t = try double(n, k)
             guard t >= 1 else { throw EPRError(.config, "\(k): segments must be at least 1 second, got \(t)") }
@@ -167,6 +168,39 @@ public enum PresetLoader {
         var values: [String] = []
         for item in items { values.append(try string(item, key)) }
         return values.joined(separator: ",")
+    }
+
+    /// `- {name: lane, polygon: [[0.4, 1], [0.45, 0.6], [0.55, 0.6], [0.6, 1]]}` items.
+    private static func zones(_ n: Node, _ key: String) throws(EPRError) -> [Zone] {
+        guard case .sequence(let items) = n else { throw EPRError(.config, "\(key): expected a list of {name, polygon}") }
+        var result: [Zone] = []
+        for (i, item) in items.enumerated() {
+            let where_ = "\(key)[\(i)]"
+            guard case .mapping(let fields) = item else { throw EPRError(.config, "\(where_): expected {name, polygon}") }
+            var name: String?
+            var points: [Zone.Point]?
+            for (k, v) in fields {
+                switch k.string ?? "" {
+                case "name": name = try string(v, where_ + ".name")
+                case "polygon":
+                    guard case .sequence(let list) = v else { throw EPRError(.config, "\(where_).polygon: expected a list of [x, y]") }
+                    var parsed: [Zone.Point] = []
+                    for p in list {
+                        guard case .sequence(let xy) = p, xy.count == 2 else {
+                            throw EPRError(.config, "\(where_).polygon: expected [x, y] points")
+                        }
+                        parsed.append(Zone.Point(x: try double(xy[0], where_ + ".polygon"), y: try double(xy[1], where_ + ".polygon")))
+                    }
+                    points = parsed
+                case let other: throw EPRError(.config, "\(where_): unknown key '\(other)' (known: name, polygon)")
+                }
+            }
+            guard let name, let points else { throw EPRError(.config, "\(where_): needs both name and polygon") }
+            do throws(EPRError) { result.append(try Zone(name: name, polygon: points)) } catch {
+                throw EPRError(.config, "\(key): \(error.message)")
+            }
+        }
+        return result
     }
 
     private static func double(_ n: Node, _ key: String) throws(EPRError) -> Double {

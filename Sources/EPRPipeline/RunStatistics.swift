@@ -1,3 +1,4 @@
+import EPRServer
 import Foundation
 
 /// Stages whose time per frame is reported.
@@ -18,20 +19,30 @@ public final class RunStatistics: @unchecked Sendable {
     /// Masks handed to the compositor by age (frames since the network ran; index 0 = its own).
     private var maskAges: [Int] = []
     private let started = now()
+    private var exported: StreamMetrics?
 
     public init() {}
 
+    /// Where the counters and latencies also go (Prometheus, with the HTTP server); set before the run.
+    public var metrics: StreamMetrics? {
+        get { lock.withLock { exported } }
+        set { lock.withLock { exported = newValue } }
+    }
+
     func record(_ stage: Stage, _ seconds: Double) {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
         histograms[stage, default: LatencyHistogram()].record(seconds)
         busy[stage, default: 0] += seconds
+        let metrics = exported
+        lock.unlock()
+        metrics?.latency(stage.rawValue, seconds: seconds)
     }
+
+    func frameDecoded() { lock.lock(); decoded += 1; let m = exported; lock.unlock(); m?.frameIn() }
+    func frameWritten() { lock.lock(); written += 1; let m = exported; lock.unlock(); m?.frameOut() }
 
     /// A network result came back (with `--infer-every auto`, usually for an earlier frame).
     func networkRan() { lock.lock(); runs += 1; lock.unlock() }
-
-    func frameDecoded() { lock.lock(); decoded += 1; lock.unlock() }
-    func frameWritten() { lock.lock(); written += 1; lock.unlock() }
 
     func maskDelivered(age: Int) {
         lock.lock(); defer { lock.unlock() }

@@ -25,6 +25,8 @@ struct SegmentedFrame: Sendable {
     var capturedAt: Double? = nil
     /// When the network skips frames: its runs per second and this mask's age, for the stats line.
     var inference: (perSecond: Double, maskAge: Int)? = nil
+    /// Frames since the network ran (0: its own mask).
+    var maskAge = 0
 }
 
 /// An annotated frame ready to encode.
@@ -32,6 +34,9 @@ struct AnnotatedFrame: Sendable {
     let frame: VideoFrame
     let decodedAt: Double
     var capturedAt: Double? = nil
+    var maskAge = 0
+    /// Class shares of its mask, when the run writes metadata.
+    var shares: FrameShares? = nil
 }
 
 /// A live source's connection changes. They travel in band with the frames, source to sink
@@ -214,7 +219,8 @@ final class InferenceStage: PipelineStage {
                 stats.maskDelivered(age: item.age)
                 let e = item.envelope
                 let labels = smoother.smooth(item.labels, motion: propagate ? e.frame.motion : nil, fresh: item.result != nil)
-                var out = SegmentedFrame(frame: e.frame, labels: labels, decodedAt: e.decodedAt, capturedAt: e.capturedAt)
+                var out = SegmentedFrame(frame: e.frame, labels: labels, decodedAt: e.decodedAt, capturedAt: e.capturedAt,
+                                         maskAge: item.age)
                 if sparse { out.inference = (runsPerSecond, item.age) }
                 if !segmented.push(.item(out)) { return false }
             }
@@ -242,12 +248,16 @@ final class ComposeStage: PipelineStage {
     private let segmented: SegmentedQueue
     private let mux: MuxQueue
     private let stats: RunStatistics
+    /// With --metadata: each mask's class shares, counted here before the blend.
+    private let shareCounter: ClassShareCounter?
 
-    init(compositor: Compositor, segmented: SegmentedQueue, mux: MuxQueue, stats: RunStatistics) {
+    init(compositor: Compositor, segmented: SegmentedQueue, mux: MuxQueue, stats: RunStatistics,
+         shareCounter: ClassShareCounter? = nil) {
         self.compositor = compositor
         self.segmented = segmented
         self.mux = mux
         self.stats = stats
+        self.shareCounter = shareCounter
     }
 
     var inputs: [any StageQueue] { [segmented] }
@@ -270,8 +280,10 @@ final class ComposeStage: PipelineStage {
             if let inference = item.inference { overlay.inferPerSecond = inference.perSecond; overlay.maskAge = inference.maskAge }
             // Side-by-side composes into a new, wider frame; the other modes draw in place.
             let composed = try compositor.compose(frame, labels: item.labels, stats: overlay)
+            let shares = shareCounter?.shares(item.labels)
             stats.record(.compose, now() - started)
-            if !mux.pushVideo(.item(AnnotatedFrame(frame: composed, decodedAt: item.decodedAt, capturedAt: item.capturedAt))) { return }
+            if !mux.pushVideo(.item(AnnotatedFrame(frame: composed, decodedAt: item.decodedAt, capturedAt: item.capturedAt,
+                                                   maskAge: item.maskAge, shares: shares))) { return }
         }
         mux.endVideo()
     }
@@ -312,11 +324,13 @@ final class SinkStage: PipelineStage, @unchecked Sendable {
     private let published = Mutex<State?>(nil)
     /// The loop's final state (after the run; nil before).
     var report: State? { published.withLock { $0 } }
+    /// With --metadata: one JSON line per frame written.
+    private let metadata: MetadataWriter?
 
     init(mux: MuxQueue, tee: TeeOutput, liveOutput: LiveOutput?, stats: RunStatistics, maxFrames: Int?,
          stopAt: Double?, runStarted: Double, interrupt: InterruptDeadline?,
          endRun: @escaping @Sendable () -> Void, droppedFrames: @escaping @Sendable () -> Int,
-         progress: (@Sendable (LiveStatus?) -> Void)?) {
+         progress: (@Sendable (LiveStatus?) -> Void)?, metadata: MetadataWriter? = nil) {
         self.mux = mux
         self.tee = tee
         self.liveOutput = liveOutput
@@ -328,6 +342,7 @@ final class SinkStage: PipelineStage, @unchecked Sendable {
         self.endRun = endRun
         self.droppedFrames = droppedFrames
         self.progress = progress
+        self.metadata = metadata
     }
 
     var inputs: [any StageQueue] { [mux] }
@@ -373,6 +388,9 @@ final class SinkStage: PipelineStage, @unchecked Sendable {
         stats.record(.endToEnd, t1 - item.decodedAt)
         if let captured = item.capturedAt { state.glassToGlass.record(t1 - captured) }
         stats.frameWritten()
+        if let metadata, let shares = item.shares {
+            try metadata.write(pts: item.frame.seconds, latency: t1 - item.decodedAt, maskAge: item.maskAge, shares: shares)
+        }
         if state.firstFrameAt == nil { state.firstFrameAt = t1 - runStarted }
         state.live?.wrote(item.frame, latency: t1 - item.decodedAt, droppedSoFar: droppedFrames())
         if live {

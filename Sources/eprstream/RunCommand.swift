@@ -4,6 +4,7 @@ import EPRMedia
 import EPROverlay
 import EPRPipeline
 import Foundation
+import Logging
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,6 +20,15 @@ struct RunCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("Also serve the annotated video to web browsers: PORT or HOST:PORT (default host 127.0.0.1; 0.0.0.0:PORT for other machines). Open http://HOST:PORT/.", valueName: "[HOST:]PORT"))
     var preview: String?
+
+    @Option(help: ArgumentHelp("Per-frame metadata as JSON lines (stream, frame, pts, latency, mask age, class shares, zones) to FILE, or - for stdout.", valueName: "FILE|-"))
+    var metadata: String?
+
+    @Option(name: .customLong("stream-id"), help: ArgumentHelp("The stream's name in the metadata and the metrics (label stream; default main).", valueName: "ID"))
+    var streamID: String?
+
+    @Option(name: .customLong("log-level"), help: ArgumentHelp("Log lines on stderr from this level up: trace, debug (the HTTP server's too), info, notice (default: the live events), warning, error, critical.", valueName: "LEVEL"))
+    var logLevel: String?
 
     @Option(help: "Pipeline preset (YAML), e.g. Pipelines/dashcam.yaml. Flags override it.")
     var pipeline: String?
@@ -123,6 +133,19 @@ struct RunCommand: ParsableCommand {
             _ = try BrowserPreview.parseAddress(preview)
             settings.previewAddress = preview
         }
+        if let metadata {
+            guard !metadata.isEmpty else { throw EPRError(.config, "--metadata needs a file name or -") }
+            if metadata == "-" && output == "-" {
+                throw EPRError(.config, "--metadata - and -o - would both write to stdout: give one of them a file")
+            }
+            settings.metadataPath = metadata
+        }
+        if let streamID {
+            guard PipelineSettings.isValidStreamID(streamID) else {
+                throw EPRError(.config, "--stream-id '\(streamID)': use 1-64 letters, digits, '-', '_' or '.'")
+            }
+            settings.streamID = streamID
+        }
         if let maxFrames {
             guard maxFrames > 0 else { throw EPRError(.config, "--max-frames must be positive, got \(maxFrames)") }
             settings.maxFrames = maxFrames
@@ -176,15 +199,23 @@ struct RunCommand: ParsableCommand {
     }
 
     private func execute(_ settings: PipelineSettings) throws(EPRError) {
+        let level = try logLevel.map { text throws(EPRError) in try StderrLogHandler.level(text) } ?? .notice
+        LoggingSystem.bootstrap { StderrLogHandler(label: $0, logLevel: level) }
+        var logger = Logger(label: "eprstream.stream")
+        logger[metadataKey: "stream"] = .string(settings.streamID)
         let pipeline = Pipeline(input: input, output: output, settings: settings)
-        pipeline.log = { Terminal.note($0) }
+        pipeline.log = { [logger] in logger.notice("\($0)") }
+        var http = Logger(label: "eprstream.http")
+        http[metadataKey: "stream"] = .string(settings.streamID)
+        http.logLevel = level <= .debug ? level : .critical   // its info lines are not the user's business
+        pipeline.httpLogger = http
         let interrupt = InterruptHandler { pipeline.stop() }
         defer { interrupt.restore() }
         let progress = ProgressPrinter(enabled: !quiet)
         let summary = try pipeline.run { progress.update($0) }
         progress.finish()
         for warning in summary.warnings { Terminal.warn(warning) }
-        Terminal.printSummary(summary, toStandardError: output == "-")
+        Terminal.printSummary(summary, toStandardError: output == "-" || settings.metadataPath == "-")
         if let signo = interrupt.signalReceived { Foundation.exit(128 + signo) }   // finalised, but stopped early
     }
 }
