@@ -142,6 +142,8 @@ public final class SegmentationRunner: @unchecked Sendable {  // all mutable sta
 
     /// Number of requests (the most frames in flight at once).
     public var inFlight: Int { compiled.inFlight }
+    /// The label maps' size: the network's output, before any resize to the frame.
+    public var labelSize: (width: Int, height: Int) { (compiled.outputWidth, compiled.outputHeight) }
 
     /// Whether `frame`'s yuv420p planes go into the graph (copied, or resized by swscale), with no
     /// colour conversion on the host.

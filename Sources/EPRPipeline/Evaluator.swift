@@ -22,6 +22,9 @@ public struct EvaluationOptions: Sendable {
     /// carried to them by motion vectors (`propagate`) or reused unchanged.
     public var inferEvery = 1
     public var propagate = true
+    /// With `propagate`: a frame between takes the nearer inferred frame's mask, the later one's
+    /// carried back (`SparseSegmenter`'s `bidirectional`).
+    public var bidirectional = false
     /// Through video: each mask the per-pixel vote of the last this many (`MaskSmoother`).
     public var smooth = 1
 
@@ -83,7 +86,7 @@ public enum Evaluator {
         defer { source.close() }
         let runner = try makeRunner(options, width: source.video.width, height: source.video.height, inFlight: 2)
         let segmenter = SparseSegmenter<Void>(runner: runner, interval: options.inferEvery, propagate: options.propagate,
-                                              frameWidth: source.video.width, frameHeight: source.video.height)
+                                              bidirectional: options.bidirectional, frameWidth: source.video.width, frameHeight: source.video.height)
         var matrix = ConfusionMatrix(classCount: runner.model.classCount)
         var smoother = MaskSmoother(window: options.smooth, frameWidth: source.video.width, frameHeight: source.video.height)
         var flicker = FlickerMeter()

@@ -91,6 +91,28 @@ public struct MaskPropagator: Sendable {
         return mask
     }
 
+    /// `labels`, the mask of the latest frame, moved back to the frame `start` was called on: each
+    /// latest-frame pixel's label written where its content sat then. The vectors point back in
+    /// time, so carrying a later mask to an earlier frame inverts them by scattering instead of
+    /// sampling. Pixels nothing lands on (content the later frame no longer shows) keep
+    /// `fallback`'s label.
+    public func carriedBack(_ labels: LabelMap, fallback: LabelMap) -> LabelMap {
+        precondition(labels.width == labelWidth && labels.height == labelHeight
+                     && fallback.width == labelWidth && fallback.height == labelHeight, "labels of another size than started")
+        var out = fallback
+        let w = labelWidth, h = labelHeight
+        labels.labels.withUnsafeBufferPointer { src in
+            out.labels.withUnsafeMutableBufferPointer { dst in
+                for i in 0..<(w * h) {
+                    let x = Int(originX[i].rounded()), y = Int(originY[i].rounded())
+                    guard x >= 0, x < w, y >= 0, y < h else { continue }   // came in from outside the picture
+                    dst[y * w + x] = src[i]
+                }
+            }
+        }
+        return out
+    }
+
     /// `labels` sampled at each pixel's accumulated origin (nearest label).
     private func sample(_ labels: LabelMap) -> LabelMap {
         var out = labels

@@ -66,7 +66,8 @@ public struct LiveSummary: Sendable {
 public struct MaskSummary: Sendable {
     /// nil: `auto` (as often as the machine allows).
     public let inferEvery: Int?
-    /// "mv" (moved by motion vectors) or "none" (reused unchanged).
+    /// "mv" (moved by motion vectors), "bidirectional" (from the nearer inferred frame, moved
+    /// forward or back) or "none" (reused unchanged).
     public let propagation: String
     public let inferred: Int
     public let carried: Int
@@ -161,6 +162,10 @@ public final class Pipeline: @unchecked Sendable {
         }
         let runStarted = now()
 
+        // Waiting for the next inferred frame is for files, where latency does not matter.
+        if settings.propagateBothWays && (infersAuto || isLiveURL(input)) {
+            throw EPRError(.config, "--propagate bidirectional needs a file and --infer-every N (it waits for the next inferred frame)")
+        }
         // The source: a file (blocking) or a live stream (reconnecting); either may bring audio.
         let events = SourceEvents()
         let source = try openSource(events: events)
@@ -290,9 +295,9 @@ public final class Pipeline: @unchecked Sendable {
                                  wallSeconds: wall, interrupted: wasInterrupted,
                                  warnings: source.warnings + tee.warnings + graph.mux.warnings,
                                  latencies: latencies, busySeconds: busy)
-        if infersAuto || settings.inferEvery > 1 {
+        if infersAuto || settings.inferEvery > 1 || settings.smoothMasks > 1 {
             summary.masks = MaskSummary(inferEvery: infersAuto ? nil : settings.inferEvery,
-                                        propagation: settings.propagateMasks ? "mv" : "none",
+                                        propagation: settings.propagateBothWays ? "bidirectional" : settings.propagateMasks ? "mv" : "none",
                                         inferred: stats.framesInferred, carried: stats.framesCarried,
                                         ageMedian: stats.maskAgeMedian ?? 0, runs: stats.networkRuns,
                                         runsPerSecond: wall > 0 ? Double(stats.networkRuns) / wall : 0,
@@ -356,7 +361,8 @@ public final class Pipeline: @unchecked Sendable {
                                   shouldStop: { [self] in isStopping }))
         scheduler.add(InferenceStage(runner: runner, frames: frames, segmented: segmented, stats: stats,
                                      interval: settings.inferEvery, auto: infersAuto, propagate: settings.propagateMasks,
-                                     smooth: settings.smoothMasks, frameWidth: source.video.width, frameHeight: source.video.height))
+                                     bidirectional: settings.propagateBothWays, smooth: settings.smoothMasks,
+                                     frameWidth: source.video.width, frameHeight: source.video.height))
         scheduler.add(ComposeStage(compositor: compositor, segmented: segmented, mux: mux, stats: stats,
                                    shareCounter: shareCounter))
         let estimate = source.video.estimatedFrameCount

@@ -78,6 +78,9 @@ public struct PipelineSettings: Sendable, Equatable {
     /// `inferEvery` for files.
     public var inferAuto: Bool?
     public var propagateMasks = true
+    /// Files with `inferEvery` above 1: a frame between takes the nearer inferred frame's mask, the
+    /// later one carried back (`--propagate bidirectional`; it waits for the next inferred frame).
+    public var propagateBothWays = false
     /// Each mask is the per-pixel vote of the last this many (`MaskSmoother`); 1 = no smoothing.
     public var smoothMasks = 1
 

@@ -76,8 +76,11 @@ public enum PresetLoader {
         "inference.smooth": { s, n, k throws(EPRError) in s.smoothMasks = try int(n, k, min: 1, max: 16) },
         "inference.propagate": { s, n, k throws(EPRError) in
             let mode = try string(n, k).lowercased()
-            guard mode == "mv" || mode == "none" else { throw EPRError(.config, "\(k): expected mv or none, got '\(mode)'") }
-            s.propagateMasks = mode == "mv"
+            guard ["mv", "bidirectional", "none"].contains(mode) else {
+                throw EPRError(.config, "\(k): expected mv, bidirectional or none, got '\(mode)'")
+            }
+            s.propagateMasks = mode != "none"
+            s.propagateBothWays = mode == "bidirectional"
         },
         "inference.threads": { s, n, k throws(EPRError) in s.inferenceThreads = try int(n, k, min: 0) },
         "inference.hint": { s, n, k throws(EPRError) in s.inferenceHint = try PipelineSettings.parseHint(try string(n, k), key: k) },

@@ -176,11 +176,12 @@ final class InferenceStage: PipelineStage {
     private let interval: Int
     private let auto: Bool
     private let propagate: Bool
+    private let bidirectional: Bool
     private let smooth: Int
     private let frameSize: (width: Int, height: Int)
 
     init(runner: SegmentationRunner, frames: FrameQueue, segmented: SegmentedQueue,
-         stats: RunStatistics, interval: Int = 1, auto: Bool = false, propagate: Bool = true, smooth: Int = 1,
+         stats: RunStatistics, interval: Int = 1, auto: Bool = false, propagate: Bool = true, bidirectional: Bool = false, smooth: Int = 1,
          frameWidth: Int, frameHeight: Int) {
         self.runner = runner
         self.frames = frames
@@ -189,6 +190,7 @@ final class InferenceStage: PipelineStage {
         self.interval = interval
         self.auto = auto
         self.propagate = propagate
+        self.bidirectional = bidirectional
         self.smooth = smooth
         frameSize = (frameWidth, frameHeight)
     }
@@ -201,7 +203,7 @@ final class InferenceStage: PipelineStage {
         let segmenter: any FrameMasker<DecodedFrame> = auto
             ? AdaptiveSegmenter<DecodedFrame>(runner: runner, propagate: propagate,
                                               frameWidth: frameSize.width, frameHeight: frameSize.height)
-            : SparseSegmenter<DecodedFrame>(runner: runner, interval: interval, propagate: propagate,
+            : SparseSegmenter<DecodedFrame>(runner: runner, interval: interval, propagate: propagate, bidirectional: bidirectional,
                                             frameWidth: frameSize.width, frameHeight: frameSize.height)
         var smoother = MaskSmoother(window: smooth, frameWidth: frameSize.width, frameHeight: frameSize.height)
         let sparse = auto || interval > 1

@@ -23,9 +23,9 @@ struct EvalCommand: ParsableCommand {
     var throughVideo = false
 
     @Option(name: .customLong("infer-every"), help: "Through video: run the network on every Nth frame and score the frames between with the carried mask (default 1).")
-    var inferEvery = 1
+    var inferEvery = "1"
 
-    @Option(help: "Through video, with --infer-every: mv (masks moved by motion vectors, default) or none (reused unchanged).")
+    @Option(help: "Through video, with --infer-every: mv (masks moved forward by motion vectors, default), bidirectional (the nearer inferred frame's mask, moved forward or back) or none (reused unchanged).")
     var propagate = "mv"
 
     @Option(parsing: .unconditional, help: "Through video: smooth each mask with the last K, a per-pixel vote (default 1: none).")
@@ -55,10 +55,17 @@ struct EvalCommand: ParsableCommand {
         options.preprocessing = settings.preprocessing
         options.modelFacts = settings.modelFacts
         options.saveMasksTo = saveMasks
-        guard inferEvery >= 1 else { throw EPRError(.config, "--infer-every must be 1 or more, got \(inferEvery)") }
-        guard propagate == "mv" || propagate == "none" else { throw EPRError(.config, "--propagate must be mv or none, got '\(propagate)'") }
-        options.inferEvery = inferEvery
-        options.propagate = propagate == "mv"
+        // auto follows the machine's speed: a file's frames would all be inferred, so it needs a paced source.
+        guard inferEvery != "auto" else {
+            throw EPRError(.config, "--infer-every auto needs a live or paced source (eprstream run); eval takes a number of frames")
+        }
+        guard let every = Int(inferEvery), every >= 1 else { throw EPRError(.config, "--infer-every must be 1 or more, got '\(inferEvery)'") }
+        guard ["mv", "bidirectional", "none"].contains(propagate) else {
+            throw EPRError(.config, "--propagate must be mv, bidirectional or none, got '\(propagate)'")
+        }
+        options.inferEvery = every
+        options.propagate = propagate != "none"
+        options.bidirectional = propagate == "bidirectional"
         guard (1...16).contains(smooth) else { throw EPRError(.config, "--smooth must be 1 to 16, got \(smooth)") }
         options.smooth = smooth
         let data = try LabelledDataset(root: dataset, list: list)
@@ -68,9 +75,11 @@ struct EvalCommand: ParsableCommand {
         if throughVideo {
             let video = try Evaluator.evaluateThroughVideo(data, options: options, workDirectory: NSTemporaryDirectory(),
                                                            progress: progressLine("video"))
-            var label = inferEvery > 1 ? "video mIoU (network on every \(inferEvery) frames, masks \(propagate == "mv" ? "moved by motion vectors" : "reused")" : "video mIoU"
-            if smooth > 1 { label += (inferEvery > 1 ? ", " : " (") + "smoothed over \(smooth)" }
-            if inferEvery > 1 || smooth > 1 { label += ")" }
+            let how = ["mv": "moved by motion vectors", "bidirectional": "from the nearer inferred frame, moved by motion vectors",
+                       "none": "reused"][propagate]!
+            var label = every > 1 ? "video mIoU (network on every \(every) frames, masks \(how)" : "video mIoU"
+            if smooth > 1 { label += (every > 1 ? ", " : " (") + "smoothed over \(smooth)" }
+            if every > 1 || smooth > 1 { label += ")" }
             Self.printReport(video, label: label)
             if let flicker = video.flicker { print(String(format: "flicker: %.2f%% of pixels change label between consecutive frames", 100 * flicker)) }
             print(String(format: "codec loss: %.2f points (image %.2f, video %.2f)",

@@ -76,7 +76,7 @@ struct RunCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Smooth each mask with the last K: a per-pixel vote (default 1: none).")
     var smooth: Int?
 
-    @Option(help: "How frames between network runs get their mask: mv (moved by motion vectors, default) or none (reused unchanged).")
+    @Option(help: "How frames between network runs get their mask: mv (moved by motion vectors, default), bidirectional (files: the nearer inferred frame's mask, moved forward or back) or none (reused unchanged).")
     var propagate: String?
 
     @Flag(name: .customLong("no-legend"), help: "Do not draw the class legend.")
@@ -192,8 +192,11 @@ struct RunCommand: ParsableCommand {
             settings.smoothMasks = smooth
         }
         if let propagate {
-            guard propagate == "mv" || propagate == "none" else { throw EPRError(.config, "--propagate must be mv or none, got '\(propagate)'") }
-            settings.propagateMasks = propagate == "mv"
+            guard ["mv", "bidirectional", "none"].contains(propagate) else {
+                throw EPRError(.config, "--propagate must be mv, bidirectional or none, got '\(propagate)'")
+            }
+            settings.propagateMasks = propagate != "none"
+            settings.propagateBothWays = propagate == "bidirectional"
         }
         return settings
     }

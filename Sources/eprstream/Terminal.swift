@@ -63,8 +63,9 @@ enum Terminal {
             if !timing.isEmpty { lines.append("live: " + timing.joined(separator: "; ")) }
         }
         if let m = s.masks {
-            let how = m.propagation == "mv" ? "carried by motion vectors" : "reused unchanged"
-            let schedule = m.inferEvery.map { "on every \($0) frames" } ?? "auto"
+            let how = ["mv": "carried by motion vectors", "bidirectional": "carried by motion vectors from the nearer inferred frame"][m.propagation]
+                ?? "reused unchanged"
+            let schedule = m.inferEvery.map { $0 == 1 ? "on every frame" : "on every \($0) frames" } ?? "auto"
             lines.append("masks: network \(schedule) (infer \(String(format: "%.1f", m.runsPerSecond))/s, \(m.runs) runs): "
                 + "\(m.inferred) inferred, \(m.carried) \(how), mask age p50 \(m.ageMedian) frames"
                 + (m.smoothing > 1 ? ", smoothed over \(m.smoothing)" : ""))

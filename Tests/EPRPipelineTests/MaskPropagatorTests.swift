@@ -41,6 +41,28 @@ private func columns(of value: UInt8, in map: LabelMap, row y: Int) -> [Int] {
         #expect(columns(of: 5, in: again, row: 10) == Array(32..<40))
     }
 
+    /// The later frame's mask moved back to the started frame: a stripe the scene carried 16 px
+    /// right over two frames lands 16 px to the left; what left the picture keeps the fallback.
+    @Test func aLaterMaskIsCarriedBackAgainstThePan() throws {
+        var propagator = MaskPropagator(frameWidth: 64, frameHeight: 32)
+        propagator.start(width: 64, height: 32)
+        for _ in 0..<2 { propagator.advance(by: pan(width: 64, height: 32, dx: -8)) }
+        #expect(propagator.age == 2)
+        let later = stripe(width: 64, height: 32, columns: 40..<48, value: 5)
+        let fallback = stripe(width: 64, height: 32, columns: 0..<64, value: 9)
+        let back = propagator.carriedBack(later, fallback: fallback)
+        for y in [0, 15, 31] {
+            #expect(columns(of: 5, in: back, row: y) == Array(24..<32))
+            // Columns 48..63 showed content that is out of the later frame: nothing lands there.
+            #expect(columns(of: 9, in: back, row: y) == Array(48..<64))
+        }
+        // Without vectors nothing moved: the later mask comes back as it is.
+        var still = MaskPropagator(frameWidth: 64, frameHeight: 32)
+        still.start(width: 64, height: 32)
+        still.advance(by: nil)
+        #expect(still.carriedBack(later, fallback: fallback) == later)
+    }
+
     @Test func onlyTheMovingBlockCarriesItsLabels() throws {
         var propagator = MaskPropagator(frameWidth: 64, frameHeight: 64)
         var mask = LabelMap(width: 64, height: 64)

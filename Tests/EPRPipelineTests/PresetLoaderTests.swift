@@ -60,6 +60,8 @@ import Testing
         #expect(!settings.infersAuto(live: true))   // a number given: live input too
         try PresetLoader.apply(yaml: "inference:\n  every: auto\n  smooth: 3\n", source: "t.yaml", to: &settings)
         #expect(settings.infersAuto(live: false) && settings.smoothMasks == 3)
+        try PresetLoader.apply(yaml: "inference:\n  every: 3\n  propagate: bidirectional\n", source: "t.yaml", to: &settings)
+        #expect(settings.propagateMasks && settings.propagateBothWays)
         #expect(throws: EPRError.self) {
             try PresetLoader.apply(yaml: "inference:\n  every: sometimes\n", source: "t.yaml", to: &settings)
         }

@@ -100,14 +100,15 @@ import Testing
     }
 
     /// The network on every 3rd of 15 consecutive val frames: masks carried by motion vectors
-    /// score at least as well as the last mask reused unchanged, and every frame is scored.
+    /// score at least as well as the last mask reused unchanged, and every frame is scored; with
+    /// the nearer inferred frame's mask (forward or back) too.
     @Test func motionVectorsCarryMasksAtLeastAsWellAsReuse() throws {
         let dir = try Repo.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let names = (0..<15).map { String(format: "0016E5_%05d", 7959 + 2 * $0) }
         let list = try Self.writeList(names, in: dir)
         var video: [String: Double] = [:]
-        for mode in ["mv", "none"] {
+        for mode in ["mv", "none", "bidirectional"] {
             let json = dir.appendingPathComponent("\(mode).json").path
             let result = try run(Repo.binary, ["eval", "--dataset", Repo.camvid.path, "--list", list, "--model", Self.fp32Model,
                                                "--through-video", "--infer-every", "3", "--propagate", mode, "--json", json])
@@ -119,6 +120,20 @@ import Testing
         }
         let mv = try #require(video["mv"]), reuse = try #require(video["none"])
         #expect(mv >= reuse, "mIoU with motion vectors \(mv), reused \(reuse)")
+        let both = try #require(video["bidirectional"])
+        #expect(both >= mv, "mIoU from the nearer inferred frame \(both), forward only \(mv)")
+    }
+
+    /// `auto` follows the machine's pace, which a file read as fast as it decodes does not have.
+    @Test func inferEveryAutoIsAClearErrorForEval() throws {
+        let result = try run(Repo.binary, ["eval", "--dataset", Repo.camvid.path, "--list", "val.txt", "--model", Self.fp32Model,
+                                           "--through-video", "--infer-every", "auto"])
+        #expect(result.status == 64, "stderr: \(result.stderr)")
+        #expect(result.stderr.contains("--infer-every auto needs a live or paced source"), "\(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+        let bad = try run(Repo.binary, ["eval", "--dataset", Repo.camvid.path, "--list", "val.txt", "--model", Self.fp32Model,
+                                        "--through-video", "--propagate", "sideways"])
+        #expect(bad.status == 64 && bad.stderr.contains("--propagate must be mv, bidirectional or none, got 'sideways'"), "\(bad.stderr)")
     }
 
     @Test func badDatasetPathsAreClearErrors() throws {

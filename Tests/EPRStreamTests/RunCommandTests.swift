@@ -135,6 +135,46 @@ import Testing
         #expect(try Probe.video(output).frames == 7)
     }
 
+    /// `--propagate bidirectional` on a file: every frame written at its own timestamp, the frames
+    /// between masked from the nearer inferred frame (so never older than 1 at every 3rd);
+    /// refused, before anything is written, where it cannot wait (auto).
+    @Test func bidirectionalPropagationWritesEveryFrameFromTheNearerResult() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let output = dir.appendingPathComponent("both.mp4").path
+        let result = try run(Repo.binary, ["run", Repo.dashcam, "-o", output, "--max-frames", "20", "--infer-every", "3",
+                                           "--propagate", "bidirectional", "--input-size", "128x224", "--quiet"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let line = try #require(result.stdout.split(separator: "\n").first { $0.hasPrefix("masks: network on every 3 frames") }, "\(result.stdout)")
+        // Frames 0, 3, ..., 18 inferred; the 13 between carried, half of them back from the next result.
+        #expect(line.contains("7 runs): 7 inferred, 13 carried by motion vectors from the nearer inferred frame, mask age p50 1 frames"), "\(line)")
+        func times(_ path: String) throws -> [String] {
+            try Probe.ffprobe(["-select_streams", "v:0", "-show_entries", "frame=pts_time", "-of", "csv=p=0", path])
+                .split(separator: "\n").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: ", ")) }.filter { !$0.isEmpty }
+        }
+        #expect(try times(output) == Array(try times(Repo.dashcam).prefix(20)))
+
+        let refused = dir.appendingPathComponent("auto.mp4").path
+        let auto = try run(Repo.binary, ["run", Repo.dashcam, "-o", refused, "--max-frames", "5", "--infer-every", "auto",
+                                         "--propagate", "bidirectional", "--quiet"])
+        #expect(auto.status == 64, "stderr: \(auto.stderr)")
+        #expect(auto.stderr.contains("--propagate bidirectional needs a file and --infer-every N"), "\(auto.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: refused))
+    }
+
+    /// Smoothing with the network on every frame is still named in the summary.
+    @Test func smoothingAtEveryFrameIsInTheSummary() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let output = dir.appendingPathComponent("smooth.mp4").path
+        let result = try run(Repo.binary, ["run", Repo.dashcam, "-o", output, "--max-frames", "6",
+                                           "--smooth", "3", "--input-size", "128x224", "--quiet"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let line = try #require(result.stdout.split(separator: "\n").first { $0.hasPrefix("masks: network on every frame") }, "\(result.stdout)")
+        #expect(line.contains("6 runs): 6 inferred, 0 carried") && line.contains("mask age p50 0 frames, smoothed over 3"), "\(line)")
+        #expect(try Probe.video(output).frames == 6)
+    }
+
     /// `--infer-every auto` on a file: how often the network runs depends on the machine, what is
     /// written does not: every frame, at its own timestamp; every mask counted once, by its age.
     @Test func inferEveryAutoWritesEveryFrameAtItsTimestamp() throws {
