@@ -203,17 +203,22 @@ def typical_script(clip, model, out, max_frames, h, w, alpha=0.5):
     return n, elapsed
 
 
-def bench_script(args, h, w):
-    import cv2
-    import onnxruntime as ort
+def time_script(script, args, h, w, name, label):
+    """fps of an end-to-end script over args.repeats runs, each writing its own file."""
     runs = []
     with tempfile.TemporaryDirectory() as d:
         for r in range(args.repeats):
-            n, elapsed = typical_script(args.clip, args.model, os.path.join(d, f"out{r}.mp4"), args.frames, h, w)
+            n, elapsed = script(args.clip, args.model, os.path.join(d, f"out{r}.mp4"), args.frames, h, w)
             runs.append(n / elapsed)
-    return {"name": "python_script", "label": f"Python script: OpenCV {cv2.__version__} + ONNX Runtime {ort.__version__}",
-            "model": os.path.basename(args.model), "fps": statistics.median(runs), "runs": runs,
-            "frames": n, "input_size": [h, w]}
+    return {"name": name, "label": label, "model": os.path.basename(args.model), "fps": statistics.median(runs),
+            "runs": runs, "frames": n, "input_size": [h, w]}
+
+
+def bench_script(args, h, w):
+    import cv2
+    import onnxruntime as ort
+    return time_script(typical_script, args, h, w, "python_script",
+                       f"Python script: OpenCV {cv2.__version__} + ONNX Runtime {ort.__version__}")
 
 
 def skilled_script(clip, model_path, out, max_frames, h, w, alpha=0.5, requests=2):
@@ -287,14 +292,8 @@ def skilled_script(clip, model_path, out, max_frames, h, w, alpha=0.5, requests=
 def bench_skilled(args, h, w):
     import cv2
     import openvino as ov
-    runs = []
-    with tempfile.TemporaryDirectory() as d:
-        for r in range(args.repeats):
-            n, elapsed = skilled_script(args.clip, args.model, os.path.join(d, f"out{r}.mp4"), args.frames, h, w)
-            runs.append(n / elapsed)
-    return {"name": "skilled_script", "label": f"skilled Python script: OpenCV {cv2.__version__} + OpenVINO {ov.__version__.split('-')[0]} int8, 2 async requests",
-            "model": os.path.basename(args.model), "fps": statistics.median(runs), "runs": runs,
-            "frames": n, "input_size": [h, w]}
+    return time_script(skilled_script, args, h, w, "skilled_script",
+                       f"skilled Python script: OpenCV {cv2.__version__} + OpenVINO {ov.__version__.split('-')[0]} int8, 2 async requests")
 
 
 def report(args):
