@@ -206,14 +206,15 @@ public final class MediaSource {
         let frameSeconds = isValid(rate) ? 1 / av_q2d(rate) : 0
         let start = stream.pointee.start_time != noPTS ? stream.pointee.start_time : 0
         if stream.pointee.duration > 0 && stream.pointee.duration != noPTS {
-            expectedEnd = Double(start + stream.pointee.duration) * av_q2d(tb)
+            // In Double: a hostile file's start and duration can overflow Int64 when added (found by fuzzing).
+            expectedEnd = (Double(start) + Double(stream.pointee.duration)) * av_q2d(tb)
             endIsContainerWide = false
             truncationTolerance = 2 * frameSeconds + 0.1
         } else if fmt.pointee.duration > 0 && fmt.pointee.duration != noPTS {
             // Matroska and others give only the container's duration, which covers every stream:
             // compared with whichever of video and audio ends last, leniently.
             let fmtStart = fmt.pointee.start_time != noPTS ? fmt.pointee.start_time : 0
-            expectedEnd = Double(fmtStart + fmt.pointee.duration) / Double(AV_TIME_BASE)
+            expectedEnd = (Double(fmtStart) + Double(fmt.pointee.duration)) / Double(AV_TIME_BASE)
             endIsContainerWide = true
             truncationTolerance = 2 * frameSeconds + 1.0
         } else {
@@ -313,13 +314,13 @@ public final class MediaSource {
                 }
                 packet = fresh
                 if pkt.pointee.pts != noPTS {
-                    let end = Double(pkt.pointee.pts + max(0, pkt.pointee.duration)) * av_q2d(info.timeBase)
+                    let end = (Double(pkt.pointee.pts) + Double(max(0, pkt.pointee.duration))) * av_q2d(info.timeBase)
                     audioEnd = max(audioEnd ?? end, end)
                 }
                 return .audio(AudioPacket(taking: pkt, sourceStreamIndex: Int(index), timeBase: info.timeBase))
             }
             if let tb = audioEndOnly[index], pkt.pointee.pts != noPTS {
-                let end = Double(pkt.pointee.pts + max(0, pkt.pointee.duration)) * av_q2d(tb)
+                let end = (Double(pkt.pointee.pts) + Double(max(0, pkt.pointee.duration))) * av_q2d(tb)
                 audioEnd = max(audioEnd ?? end, end)
             }
             av_packet_unref(pkt)
@@ -338,7 +339,7 @@ public final class MediaSource {
         var duration = cff_frame_duration(frm)
         if duration <= 0 { duration = isValid(video.frameRate) ? nominalFrameDuration : 0 }
         lastPts = pts
-        lastEnd = pts + max(duration, isValid(video.frameRate) ? 0 : 1)
+        lastEnd = pts &+ max(duration, isValid(video.frameRate) ? 0 : 1)  // wrapping: hostile timestamps must not trap
         var motion = MediaSource.motionVectors(of: frm)
 
         var out: UnsafeMutablePointer<AVFrame>
