@@ -123,17 +123,22 @@ shipped int8 EPRNet; all {args.runs} started together, RSS sampled every second 
 """ + "\n".join(rows) + "\n")
 
 
-def restarts(args):
+def live_run():
+    """A test-pattern RTSP server and an eprstream run on it, 2 s past its first frame."""
     port = free_port()
-    url = f"rtsp://127.0.0.1:{port}/cam"
-    tmp = tempfile.mkdtemp()
     server = Server(port)
-    run = subprocess.Popen([BIN, "run", url, "-o", os.path.join(tmp, "live.mp4")] + SMALL,
+    out = os.path.join(tempfile.mkdtemp(), "live.mp4")
+    run = subprocess.Popen([BIN, "run", f"rtsp://127.0.0.1:{port}/cam", "-o", out] + SMALL,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     lines = Lines(run)
     if not lines.wait_for("connected: first frame", timeout=60):
         raise RuntimeError("no first frame")
     time.sleep(2)
+    return port, server, run, lines
+
+
+def restarts(args):
+    port, server, run, lines = live_run()
     first = sample(run.pid)
     rows, delays = [], []
     for i in range(args.restarts):
@@ -167,16 +172,7 @@ Machine: {machine()} (at the end). GStreamer test pattern 320x240 at 25 fps over
 
 
 def freeze(args):
-    port = free_port()
-    url = f"rtsp://127.0.0.1:{port}/cam"
-    tmp = tempfile.mkdtemp()
-    server = Server(port)
-    run = subprocess.Popen([BIN, "run", url, "-o", os.path.join(tmp, "live.mp4")] + SMALL,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    lines = Lines(run)
-    if not lines.wait_for("connected: first frame", timeout=60):
-        raise RuntimeError("no first frame")
-    time.sleep(2)
+    port, server, run, lines = live_run()
     before = sample(run.pid)
     server.proc.send_signal(signal.SIGSTOP)
     stopped = time.monotonic()
