@@ -76,13 +76,15 @@ let package = Package(
         .target(name: "CLibFuzzer"),
         .executableTarget(name: "eprstream-fuzz", dependencies: ["EPRMedia", "EPRCore", "CLibFuzzer"]),
 
-        .testTarget(name: "EPRMediaTests", dependencies: ["EPRMedia", "EPRCore", "CFFmpeg"]),
+        // Helpers more than one test target needs (test targets cannot import each other).
+        .target(name: "EPRTestSupport", dependencies: ["EPRMedia", "EPRCore", "CFFmpeg"], path: "Tests/EPRTestSupport"),
+        .testTarget(name: "EPRMediaTests", dependencies: ["EPRMedia", "EPRCore", "CFFmpeg", "EPRTestSupport"]),
         .testTarget(
             name: "EPRInferenceTests",
-            dependencies: ["EPRInference", "EPRCore", "EPRMedia", "CFFmpeg"],
+            dependencies: ["EPRInference", "EPRCore", "EPRMedia", "CFFmpeg", "EPRTestSupport"],
             swiftSettings: [.unsafeFlags(["-Xcc", "-I\(openVINO)/include"])]
         ),
-        .testTarget(name: "EPRServerTests", dependencies: ["EPRServer", "EPRMedia", "EPRCore", "CFFmpeg"]),
+        .testTarget(name: "EPRServerTests", dependencies: ["EPRServer", "EPRMedia", "EPRCore", "CFFmpeg", "EPRTestSupport"]),
         .testTarget(name: "EPROverlayTests", dependencies: ["EPROverlay", "EPRCore", "CFFmpeg"]),
         .testTarget(
             name: "EPRPipelineTests",
@@ -92,7 +94,7 @@ let package = Package(
         // End-to-end tests drive the built `eprstream` binary on real media.
         .testTarget(
             name: "EPRStreamTests",
-            dependencies: ["eprstream", "EPRCore", "CFFmpeg"],
+            dependencies: ["eprstream", "EPRCore", "CFFmpeg", "EPRTestSupport"],
             exclude: ["Fixtures"],
             swiftSettings: [.unsafeFlags(["-Xcc", "-I\(openVINO)/include"])]
         ),

@@ -1,5 +1,6 @@
 import EPRCore
 import EPRInference
+import EPRTestSupport
 import Foundation
 import Testing
 
@@ -255,42 +256,12 @@ struct ModelFactsTests {
 
     // MARK: - The shipped network without its metadata
 
-    /// `data` (an ONNX ModelProto) with its metadata_props (field 14) left out: the network as a
-    /// plain export from another toolkit would be.
-    static func strippingMetadata(_ data: Data) -> Data {
-        let b = [UInt8](data)
-        var out = Data()
-        var i = 0
-        func varint() -> UInt64 {
-            var v: UInt64 = 0, shift: UInt64 = 0
-            while true {
-                let byte = b[i]; i += 1
-                v |= UInt64(byte & 0x7f) << shift
-                if byte & 0x80 == 0 { return v }
-                shift += 7
-            }
-        }
-        while i < b.count {
-            let start = i
-            let tag = varint()
-            switch tag & 7 {
-            case 0: _ = varint()
-            case 1: i += 8
-            case 2: let n = Int(varint()); i += n
-            case 5: i += 4
-            default: return Data()
-            }
-            if tag >> 3 != 14 { out.append(contentsOf: b[start..<i]) }
-        }
-        return out
-    }
-
     @Test func shippedNetworkStrippedRunsWithFlagsAsWithItsMetadata() throws {
         // The shipped fp32 ONNX and a CamVid val frame (both present in this checkout's setup).
         let shipped = try #require(TestSupport.modelPath)
         try #require(shipped.hasSuffix(".onnx"))
         let picture = try #require(TestSupport.loadRGB(TestSupport.camvidVal.appendingPathComponent("0016E5_07959.png").path))
-        let stripped = Self.strippingMetadata(try Data(contentsOf: URL(fileURLWithPath: shipped)))
+        let stripped = try strippingONNXMetadata(try Data(contentsOf: URL(fileURLWithPath: shipped)))
         let (dir, path) = try Self.folder(stripped)
         defer { try? FileManager.default.removeItem(at: dir) }
         #expect(try ModelSources(modelPath: path, flags: ModelFacts()).rawMetadata.isEmpty)

@@ -1,20 +1,11 @@
 import CFFmpeg
 import EPRCore
 @testable import EPRMedia
+import EPRTestSupport
 import Foundation
 import Testing
 
 @Suite(.serialized) struct BrowserPreviewTests {
-    func firstFrames(_ count: Int) throws -> (frames: [VideoFrame], video: VideoStreamInfo) {
-        FFmpegLog.setLevel(AV_LOG_FATAL)
-        let source = try MediaSource(url: dashcamClip)
-        var frames: [VideoFrame] = []
-        while frames.count < count, let item = try source.next() {
-            if case .video(let f) = item { frames.append(f) }
-        }
-        return (frames, source.video)
-    }
-
     @Test func nobodyWatchingCostsNoEncoding() throws {
         let (frames, video) = try firstFrames(3)
         let preview = try BrowserPreview(video: video)

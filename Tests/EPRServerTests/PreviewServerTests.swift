@@ -2,6 +2,7 @@ import CFFmpeg
 import EPRCore
 import EPRMedia
 @testable import EPRServer
+import EPRTestSupport
 import Foundation
 import Testing
 

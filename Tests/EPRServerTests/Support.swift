@@ -1,12 +1,10 @@
 import CFFmpeg
 import EPRCore
 import EPRMedia
+import EPRTestSupport
 import Foundation
 
-/// ../shared/media next to the repository (exists on every machine that runs the tests).
-let dashcamClip = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("shared/media/solidWhiteRight.mp4").path
+let dashcamClip = dashcamClipPath
 
 struct ToolResult { var status: Int32; var stdout: String; var stderr: String }
 struct ToolFailed: Error, CustomStringConvertible { var description: String }
@@ -121,15 +119,4 @@ final class RawClient {
 /// Open file descriptors of this process.
 func openDescriptors() -> Int {
     (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
-}
-
-/// The first `count` decoded frames of the dashcam clip.
-func firstFrames(_ count: Int) throws -> (frames: [VideoFrame], video: VideoStreamInfo) {
-    FFmpegLog.setLevel(AV_LOG_FATAL)
-    let source = try MediaSource(url: dashcamClip)
-    var frames: [VideoFrame] = []
-    while frames.count < count, let item = try source.next() {
-        if case .video(let f) = item { frames.append(f) }
-    }
-    return (frames, source.video)
 }

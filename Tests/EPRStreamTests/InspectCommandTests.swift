@@ -1,3 +1,4 @@
+import EPRTestSupport
 import Foundation
 import Testing
 
@@ -6,30 +7,7 @@ import Testing
 @Suite struct InspectCommandTests {
     /// The shipped fp32 ONNX without its metadata_props (ModelProto field 14), in `dir`.
     static func strippedModel(in dir: URL) throws -> String {
-        let b = [UInt8](try Data(contentsOf: Repo.root.appendingPathComponent("Models/eprnet-camvid.onnx")))
-        var out = Data()
-        var i = 0
-        func varint() -> UInt64 {
-            var v: UInt64 = 0, shift: UInt64 = 0
-            while true {
-                let byte = b[i]; i += 1
-                v |= UInt64(byte & 0x7f) << shift
-                if byte & 0x80 == 0 { return v }
-                shift += 7
-            }
-        }
-        while i < b.count {
-            let start = i
-            let tag = varint()
-            switch tag & 7 {
-            case 0: _ = varint()
-            case 1: i += 8
-            case 2: let n = Int(varint()); i += n
-            case 5: i += 4
-            default: throw TestFailure("unexpected wire type in the shipped ONNX")
-            }
-            if tag >> 3 != 14 { out.append(contentsOf: b[start..<i]) }
-        }
+        let out = try strippingONNXMetadata(try Data(contentsOf: Repo.root.appendingPathComponent("Models/eprnet-camvid.onnx")))
         let path = dir.appendingPathComponent("net.onnx").path
         try out.write(to: URL(fileURLWithPath: path))
         return path
