@@ -49,6 +49,7 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         FFmpegLog.quiet()
         do throws(EPRError) {
+            if let json { try ReportPath.checkWritable(json) }
             var settings = PipelineSettings()
             if let pipeline { try PresetLoader.apply(file: pipeline, to: &settings) }
             try modelOptions.apply(to: &settings)

@@ -40,6 +40,7 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         FFmpegLog.quiet()
         do throws(EPRError) {
+            if let json { try ReportPath.checkWritable(json) }
             try execute()
         } catch {
             Terminal.fail(error)

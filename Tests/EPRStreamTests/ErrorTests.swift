@@ -197,4 +197,21 @@ import Testing
         try expectFailure(["run", Repo.dashcam, "-o", out, "--model", dir.path], status: 78,
                           mentions: "--model \(dir.path) is a directory", output: out)
     }
+
+    /// A --json report in a missing directory fails before the evaluation or benchmark runs (it
+    /// used to fail after it, having spent minutes): one line naming the directory, nothing on stdout.
+    @Test func reportInAMissingDirectoryFailsFirst() throws {
+        let report = "/nonexistent-eprstream-dir/report.json"
+        let commands: [[String]] = [
+            ["eval", "--dataset", Repo.camvid.path, "--list", "val.txt", "--json", report],
+            ["bench", Repo.dashcam, "--frames", "10", "--json", report],
+        ]
+        for arguments in commands {
+            let result = try run(Repo.binary, arguments, timeout: 60)
+            #expect(result.status == 73, "\(arguments[0]) stderr: \(result.stderr)")
+            #expect(result.stderr.contains("error: cannot write \(report): there is no directory /nonexistent-eprstream-dir"),
+                    "\(arguments[0]) stderr: \(result.stderr)")
+            #expect(result.stdout.isEmpty, "\(arguments[0]) ran before failing: \(result.stdout)")
+        }
+    }
 }
