@@ -56,6 +56,11 @@ public final class MediaSource {
     public var startTimeRealtime: Int64 { formatContext?.pointee.start_time_realtime ?? 0 }
     private var firstDamage: (frame: Int, text: String)?
     private var damageCount = 0
+    /// With motion vectors: each video packet's place in decode order, by pts, until its frame
+    /// comes out (`MotionVectors.decodeOrder`; bounded: cleared past 64 unclaimed).
+    private let tracksDecodeOrder: Bool
+    private var decodeOrderByPts: [Int64: Int] = [:]
+    private var videoPacketsSent = 0
 
     public convenience init(url: String, options: SourceOptions = SourceOptions()) throws(EPRError) {
         try self.init(url: url, options: options, memory: nil)
@@ -145,6 +150,7 @@ public final class MediaSource {
         dec.pointee.pkt_timebase = stream.pointee.time_base
         dec.pointee.thread_count = Int32(max(0, options.decoderThreads))
         if options.exportMotionVectors { dec.pointee.flags2 |= AV_CODEC_FLAG2_EXPORT_MVS }
+        tracksDecodeOrder = options.exportMotionVectors
         ret = avcodec_open2(dec, codec, nil)
         if ret < 0 {
             throw EPRError(.codec, "cannot open the \(codecName) decoder for \(url): \(ffmpegErrorString(ret))")
@@ -299,6 +305,11 @@ public final class MediaSource {
                 if pkt.pointee.flags & AV_PKT_FLAG_CORRUPT != 0 {
                     noteDamage(text: "corrupt packet")
                 }
+                if tracksDecodeOrder, pkt.pointee.pts != noPTS {
+                    if decodeOrderByPts.count >= 64 { decodeOrderByPts.removeAll(keepingCapacity: true) }
+                    decodeOrderByPts[pkt.pointee.pts] = videoPacketsSent
+                }
+                videoPacketsSent += 1
                 let s = avcodec_send_packet(dec, pkt)
                 av_packet_unref(pkt)
                 if s < 0 && s != cff_averror_eagain() {
@@ -341,6 +352,9 @@ public final class MediaSource {
         lastPts = pts
         lastEnd = pts &+ max(duration, isValid(video.frameRate) ? 0 : 1)  // wrapping: hostile timestamps must not trap
         var motion = MediaSource.motionVectors(of: frm)
+        if frm.pointee.pts != noPTS, let order = decodeOrderByPts.removeValue(forKey: frm.pointee.pts) {
+            motion?.decodeOrder = order
+        }
 
         var out: UnsafeMutablePointer<AVFrame>
         if frm.pointee.format == AV_PIX_FMT_YUV420P.rawValue

@@ -15,6 +15,8 @@ public struct FreshestMask: Sendable {
     /// From the frame the network is on; nil propagator while the label size is still unknown
     /// (the first run: nothing can come before its result).
     private var following: MaskPropagator??
+    /// The latest frame's vectors (where it sits among B-frames, for a propagator started on it).
+    private var latestMotion: MotionVectors?
 
     /// `propagate` false: masks are reused unchanged (`--propagate none`).
     public init(frameWidth: Int, frameHeight: Int, propagate: Bool = true) {
@@ -33,6 +35,7 @@ public struct FreshestMask: Sendable {
     /// The next frame, with its motion vectors.
     public mutating func advance(by motion: MotionVectors?) {
         let vectors = propagate ? motion : nil
+        latestMotion = vectors
         current?.advance(by: vectors)
         if case .some(.some(var p)) = following {
             p.advance(by: vectors)
@@ -45,7 +48,7 @@ public struct FreshestMask: Sendable {
         precondition(!networkBusy, "the network is on a frame already")
         guard let size = current?.mask.map({ ($0.width, $0.height) }) else { following = .some(nil); return }
         var p = MaskPropagator(frameWidth: frameWidth, frameHeight: frameHeight)
-        p.start(width: size.0, height: size.1)
+        p.start(width: size.0, height: size.1, motion: latestMotion)
         following = .some(p)
     }
 
@@ -59,7 +62,7 @@ public struct FreshestMask: Sendable {
         } else {
             // The first result (the frame it was on must still be the latest).
             p = MaskPropagator(frameWidth: frameWidth, frameHeight: frameHeight)
-            p.reset(to: labels)
+            p.reset(to: labels, motion: latestMotion)
         }
         current = p
         following = nil

@@ -28,7 +28,7 @@ public struct MaskSmoother: Sendable {
         let older = held.compactMap(\.mask).filter { $0.width == labels.width && $0.height == labels.height }
         if fresh {
             var p = MaskPropagator(frameWidth: frameWidth, frameHeight: frameHeight)
-            p.reset(to: labels)
+            p.reset(to: labels, motion: motion)
             held.append(p)
             if held.count > window - 1 { held.removeFirst(held.count - (window - 1)) }
         }

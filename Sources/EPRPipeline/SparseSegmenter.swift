@@ -81,7 +81,7 @@ final class SparseSegmenter<Envelope>: FrameMasker {
             }
             if !infer {
                 var back = MaskPropagator(frameWidth: frameWidth, frameHeight: frameHeight)
-                back.start(width: runner.labelSize.width, height: runner.labelSize.height)
+                back.start(width: runner.labelSize.width, height: runner.labelSize.height, motion: frame.motion)
                 pending.back = back
             }
         }
@@ -109,7 +109,7 @@ final class SparseSegmenter<Envelope>: FrameMasker {
             if head.inferred {
                 guard !results.isEmpty else { break }
                 let fresh = results.removeFirst()
-                propagator.reset(to: fresh.labels)
+                propagator.reset(to: fresh.labels, motion: propagate ? head.frame.motion : nil)
                 labels = fresh.labels
                 result = fresh
                 age = 0

@@ -4,6 +4,14 @@ import EPRPipeline
 import Foundation
 import Testing
 
+/// `pan` for a B-frame at `decodeOrder`.
+private func bPan(width: Int, height: Int, dx: Float, decodeOrder: Int) -> MotionVectors {
+    var motion = pan(width: width, height: height, dx: dx)
+    motion.isBidirectional = true
+    motion.decodeOrder = decodeOrder
+    return motion
+}
+
 /// A map `width` x `height` of label 0 with label `value` in the columns `columns`.
 private func stripe(width: Int, height: Int, columns: Range<Int>, value: UInt8 = 5) -> LabelMap {
     var map = LabelMap(width: width, height: height)
@@ -97,6 +105,43 @@ private func columns(of value: UInt8, in map: LabelMap, row y: Int) -> [Int] {
         #expect(columns(of: 5, in: try #require(out), row: 5) == Array(18..<26))
     }
 
+    /// x264's B-pyramid, shown I0 B1 b2 B3 P4 and decoded I0 P4 b2 B1 B3: B1 and b2 refer to I0,
+    /// B3 to b2 (decoded before B1, shown after it), P4 to I0. The scene moves 4 px right a frame.
+    @Test func bFramesAfterAReferenceBFrameFollowIt() throws {
+        var propagator = MaskPropagator(frameWidth: 64, frameHeight: 32)
+        propagator.reset(to: stripe(width: 64, height: 32, columns: 16..<24))
+        let frames: [(MotionVectors, shift: Int)] = [
+            (bPan(width: 64, height: 32, dx: -4, decodeOrder: 3), 4),    // B1 from I0
+            (bPan(width: 64, height: 32, dx: -8, decodeOrder: 2), 8),    // b2 from I0
+            (bPan(width: 64, height: 32, dx: -4, decodeOrder: 4), 12),   // B3 from b2
+            (MotionVectors(blocks: pan(width: 64, height: 32, dx: -16).blocks, decodeOrder: 1), 16),   // P4 from I0
+            (bPan(width: 64, height: 32, dx: -4, decodeOrder: 7), 20),   // B5 from P4 (no reference B yet)
+        ]
+        for (motion, shift) in frames {
+            let outMask = propagator.advance(by: motion)
+            let out = try #require(outMask)
+            #expect(columns(of: 5, in: out, row: 10) == Array((16 + shift)..<(24 + shift)), "shift \(shift)")
+        }
+        // Started on the reference B-frame: the B-frame after it refers to it, as to an anchor.
+        var started = MaskPropagator(frameWidth: 64, frameHeight: 32)
+        started.reset(to: stripe(width: 64, height: 32, columns: 16..<24),
+                      motion: bPan(width: 64, height: 32, dx: -8, decodeOrder: 2))
+        let nextMask = started.advance(by: bPan(width: 64, height: 32, dx: -4, decodeOrder: 4))
+        let next = try #require(nextMask)
+        #expect(columns(of: 5, in: next, row: 10) == Array(20..<28))
+        // Started on B3 after following I0 B1 b2: P4 refers to I0, 12 px behind B3, so it moves 4.
+        var followed = MaskPropagator(frameWidth: 64, frameHeight: 32)
+        followed.reset(to: stripe(width: 64, height: 32, columns: 0..<8))
+        followed.advance(by: bPan(width: 64, height: 32, dx: -4, decodeOrder: 3))
+        followed.advance(by: bPan(width: 64, height: 32, dx: -8, decodeOrder: 2))
+        followed.reset(to: stripe(width: 64, height: 32, columns: 16..<24),
+                       motion: bPan(width: 64, height: 32, dx: -4, decodeOrder: 4))
+        let p4 = MotionVectors(blocks: pan(width: 64, height: 32, dx: -16).blocks, decodeOrder: 1)
+        let afterPMask = followed.advance(by: p4)
+        let afterP = try #require(afterPMask)
+        #expect(columns(of: 5, in: afterP, row: 10) == Array(20..<28))
+    }
+
     @Test func vectorsInFramePixelsAreScaledToTheLabelMap() throws {
         // Frame 128x64, labels 64x32: a 16 px move in the frame is 8 label pixels.
         var propagator = MaskPropagator(frameWidth: 128, frameHeight: 64)
@@ -158,6 +203,39 @@ private func columns(of value: UInt8, in map: LabelMap, row y: Int) -> [Int] {
         let near = middles.filter { abs($0 - 79.5) <= 2 }.count
         #expect(near * 4 >= middles.count * 3, "band middles (expected 79.5): \(middles)")
         #expect(abs(middles.sorted()[middles.count / 2] - 79.5) <= 1)
+    }
+
+    /// x264's B-pyramid (I B b B P ...): the decoder's frames carry their decode order, and the mask
+    /// follows the pan on every frame, the B-frames after the reference B-frame included.
+    @Test func aBPyramidClipMovesTheMaskOnEveryFrame() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mv-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let clip = try panClip(in: dir, step: 4, frames: 17,
+                               codec: ["-c:v", "libx264", "-x264-params", "bframes=3:b-adapt=0:b-pyramid=normal",
+                                       "-g", "100", "-crf", "18", "-preset", "medium"])
+        let frames = try decode(clip)
+        #expect(frames.count == 17)
+        // Shown I0 B1 b2 B3 P4, decoded I0 P4 b2 B1 B3 (the keyframe has no vectors).
+        #expect(frames[1...4].map { $0.motion?.decodeOrder } == [3, 2, 4, 1])
+        #expect(frames[1...4].map { $0.motion?.isBidirectional } == [true, true, true, false])
+        var propagator = MaskPropagator(frameWidth: 320, frameHeight: 240)
+        propagator.reset(to: stripe(width: 320, height: 240, columns: 100..<140))
+        // (Up to frame 12: the decoder's flush at the end of the file exports no vectors for some
+        // of the last frames.)
+        for (k, frame) in frames.enumerated().dropFirst().prefix(12) {
+            let outMask = propagator.advance(by: frame.motion)
+            let out = try #require(outMask)
+            let expected = 119.5 - Double(4 * k)
+            let middles = stride(from: 8, to: 232, by: 8).map { y -> Double in
+                let xs = columns(of: 5, in: out, row: y)
+                return xs.isEmpty ? -1 : Double(xs.reduce(0, +)) / Double(xs.count)
+            }
+            // x264's B-frame vectors here fall up to 2 px short each (P-frames: exact), so B3 may
+            // trail by 4; referred to I0 instead of b2 it would trail by 8.
+            let tolerance = frame.motion?.isBidirectional == true ? 4.5 : 1
+            #expect(abs(middles.sorted()[middles.count / 2] - expected) <= tolerance, "frame \(k) (expected \(expected)): \(middles)")
+        }
     }
 
     @Test func aClipWithoutVectorsFallsBackToReuse() throws {
