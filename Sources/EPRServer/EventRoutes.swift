@@ -28,11 +28,12 @@ extension RouteTable {
         var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-store"]
         headers[.accessControlAllowOrigin] = "*"   // a dashboard on another origin may follow it
         if request.method == .head { return Response(status: .ok, headers: headers) }
-        let messages = broadcaster.subscribe(keepAlive: keepAlive)
+        let subscription = broadcaster.subscribe(keepAlive: keepAlive)
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            defer { subscription.cancel() }   // the client is gone (a write failed) or the stream ended
             // At once: the client knows it is subscribed before the first frame.
             try await writer.write(ByteBuffer(string: ": stream \(id)\n\n"))
-            for await message in messages {
+            for await message in subscription.messages {
                 switch message {
                 case .event(let event): try await writer.write(ByteBuffer(string: "id: \(event.frame)\ndata: \(event.json)\n\n"))
                 case .keepAlive: try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))

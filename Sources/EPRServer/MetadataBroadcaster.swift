@@ -17,6 +17,14 @@ public final class MetadataBroadcaster: Sendable {
         case keepAlive
     }
 
+    /// One subscriber: its messages, and `cancel` for when its client is gone (a stream a reader
+    /// merely stops iterating stays subscribed: its buffer is held here).
+    public struct Subscription: Sendable {
+        public let messages: AsyncStream<Message>
+        fileprivate let continuation: AsyncStream<Message>.Continuation
+        public func cancel() { continuation.finish() }
+    }
+
     /// Events each subscriber may fall behind by before its oldest are dropped (about 10 s at 25 fps).
     public static let defaultBufferSize = 256
 
@@ -35,8 +43,8 @@ public final class MetadataBroadcaster: Sendable {
 
     /// A new subscriber's events from now on, ending when the stream ends, with a `.keepAlive`
     /// every `keepAlive` (a quiet connection is still written to, so a gone client is noticed).
-    /// Cancelling the task that reads it (a client gone) unsubscribes it.
-    public func subscribe(keepAlive: Duration? = nil) -> AsyncStream<Message> {
+    /// `cancel()` (or cancelling the task that reads it) unsubscribes it.
+    public func subscribe(keepAlive: Duration? = nil) -> Subscription {
         let (events, continuation) = AsyncStream.makeStream(of: Message.self, bufferingPolicy: .bufferingNewest(bufferSize))
         let admitted: Int? = state.withLock { state in
             if state.finished { return nil }
@@ -45,7 +53,8 @@ public final class MetadataBroadcaster: Sendable {
             state.subscribers[id] = continuation
             return id
         }
-        guard let admitted else { continuation.finish(); return events }
+        let subscription = Subscription(messages: events, continuation: continuation)
+        guard let admitted else { continuation.finish(); return subscription }
         let ticker = keepAlive.map { interval in
             Task {
                 while !Task.isCancelled {
@@ -58,7 +67,7 @@ public final class MetadataBroadcaster: Sendable {
             ticker?.cancel()
             _ = self?.state.withLock { $0.subscribers.removeValue(forKey: admitted) }
         }
-        return events
+        return subscription
     }
 
     /// Hands one frame's line to every subscriber (drop-oldest where a buffer is full).

@@ -19,8 +19,8 @@ import Testing
 
     @Test func aSlowSubscriberLosesItsOldestEventsOnly() async {
         let broadcaster = MetadataBroadcaster(bufferSize: 8)
-        let slow = broadcaster.subscribe()
-        let other = broadcaster.subscribe()
+        let slow = broadcaster.subscribe().messages
+        let other = broadcaster.subscribe().messages
         #expect(broadcaster.subscriberCount == 2)
         for frame in 0..<20 { broadcaster.publish(frame: frame, json: "{\"frame\":\(frame)}") }   // never blocks
         broadcaster.finish()
@@ -29,7 +29,7 @@ import Testing
         #expect(await drain(other) == newest)
         #expect(broadcaster.droppedEvents == 24)
         #expect(broadcaster.subscriberCount == 0, "finished subscribers are forgotten")
-        #expect(await drain(broadcaster.subscribe()).isEmpty, "after the end, a subscriber's events end at once")
+        #expect(await drain(broadcaster.subscribe().messages).isEmpty, "after the end, a subscriber's events end at once")
     }
 
     @Test func eventsReachACurlClientWithKeepAlives() throws {
