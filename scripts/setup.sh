@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything EPRStream needs on a fresh Debian 12 machine, idempotently:
 # apt packages (FFmpeg 5.1 dev libraries, FreeType, fonts, the RTSP test server's GStreamer,
-# Debian's PyTorch for the training package's tests),
+# Debian's PyTorch for the training package's tests, headless Chromium for the preview's playback test),
 # the OpenVINO wheel in .venv-ov (its C API is what the Swift runner links), and a stable
 # .openvino/{include,lib} link so Package.swift can find headers and set the rpath.
 set -euo pipefail
@@ -13,6 +13,7 @@ APT_PACKAGES=(
     python3 python3-venv python3-numpy python3-pil python3-torch python3-matplotlib python3-onnx python3-pytest
     python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
     gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav curl prometheus
+    chromium
 )
 OPENVINO_VERSION=2026.4.1
 

@@ -1,4 +1,5 @@
 import EPRCore
+import EPRServer
 import Foundation
 
 /// A region of the picture to report class shares for, e.g. the lane ahead: a polygon in
@@ -91,28 +92,36 @@ public struct FrameShares: Sendable, Equatable {
     public let zones: [[Double]]
 }
 
-/// Per-frame metadata as JSON lines (`run --metadata FILE|-`), one line per written frame, in
-/// output order. The schema is in the README. Not thread-safe: the sink's thread alone writes.
+/// Per-frame metadata as JSON lines, one line per written frame, in output order: to a file or
+/// stdout (`run --metadata FILE|-`) and to the stream's event subscribers (the HTTP server's
+/// `/api/streams/ID/events`). The schema is in the README. Not thread-safe: the sink's thread alone writes.
 final class MetadataWriter {
-    private let handle: FileHandle
+    private let handle: FileHandle?
     private let toStdout: Bool
+    private let broadcaster: MetadataBroadcaster?
     private let stream: String
     private let classNames: [String]
     private let zoneNames: [String]
     private let encoder: JSONEncoder
     private var frames = 0
 
-    /// `path` "-" writes to stdout; a file is created (or truncated) now, so a bad path fails before the run.
-    init(path: String, stream: String, classNames: [String], zones: [Zone]) throws(EPRError) {
+    /// `path` "-" writes to stdout, nil to no file; a file is created (or truncated) now, so a
+    /// bad path fails before the run.
+    init(path: String?, broadcaster: MetadataBroadcaster? = nil, stream: String, classNames: [String], zones: [Zone]) throws(EPRError) {
         self.stream = stream
         self.classNames = classNames
+        self.broadcaster = broadcaster
         zoneNames = zones.map(\.name)
         encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        if path == "-" {
+        switch path {
+        case nil:
+            handle = nil
+            toStdout = false
+        case "-":
             handle = FileHandle.standardOutput
             toStdout = true
-        } else {
+        case let path?:
             guard FileManager.default.createFile(atPath: path, contents: nil),
                   let opened = FileHandle(forWritingAtPath: path) else {
                 throw EPRError(.output, "cannot write the metadata to \(path): \(String(cString: strerror(errno)))")
@@ -147,21 +156,25 @@ final class MetadataWriter {
             zones = [:]
             for (name, values) in zip(zoneNames, shares.zones) { zones?[name] = named(values) }
         }
-        let line = Line(stream: stream, frame: frames, pts: (pts * 1e6).rounded() / 1e6,
+        let frame = frames
+        let line = Line(stream: stream, frame: frame, pts: (pts * 1e6).rounded() / 1e6,
                         wall: (Date().timeIntervalSince1970 * 1e3).rounded() / 1e3,
                         latency: (latency * 1e6).rounded() / 1e6, mask_age: maskAge,
                         classes: named(shares.frame), zones: zones)
         frames += 1
         do {
             var data = try encoder.encode(line)
+            broadcaster?.publish(frame: frame, json: String(decoding: data, as: UTF8.self))
             data.append(0x0A)
-            try handle.write(contentsOf: data)
+            try handle?.write(contentsOf: data)
         } catch {
             throw EPRError(.output, "cannot write the metadata: \(error.localizedDescription)")
         }
     }
 
+    /// Closes the file and ends the subscribers' event streams.
     func finish() {
-        if !toStdout { try? handle.close() }
+        if !toStdout { try? handle?.close() }
+        broadcaster?.finish()
     }
 }

@@ -219,6 +219,7 @@ public final class Pipeline: @unchecked Sendable {
         }
         var preview: BrowserPreview?
         var server: HTTPServer?
+        var metadataEvents: MetadataBroadcaster?
         if let address = settings.previewAddress {
             do throws(EPRError) {
                 let (host, port) = try BrowserPreview.parseAddress(address)
@@ -230,6 +231,10 @@ public final class Pipeline: @unchecked Sendable {
                 statistics.metrics = metrics.stream(settings.streamID)
                 let stats = statistics
                 http.routes.registerOperations(metrics: metrics, ready: { stats.framesDecoded > 0 })
+                // And each frame's metadata as it is written: /api/streams/ID/events.
+                let broadcaster = MetadataBroadcaster()
+                http.routes.registerEvents(broadcaster, stream: settings.streamID)
+                metadataEvents = broadcaster
                 preview = opened
                 server = http
                 outputs.append(opened)
@@ -253,8 +258,9 @@ public final class Pipeline: @unchecked Sendable {
 
         var metadata: MetadataWriter?
         do throws(EPRError) {
-            metadata = try settings.metadataPath.map { path throws(EPRError) in
-                try MetadataWriter(path: path, stream: settings.streamID, classNames: runner.model.classNames, zones: settings.zones)
+            if settings.metadataPath != nil || metadataEvents != nil {
+                metadata = try MetadataWriter(path: settings.metadataPath, broadcaster: metadataEvents, stream: settings.streamID,
+                                              classNames: runner.model.classNames, zones: settings.zones)
             }
         } catch {
             tee.abort()

@@ -55,6 +55,9 @@ final class BackgroundTool: @unchecked Sendable {
         try process.run()
     }
 
+    /// What it has written so far (it is still running).
+    var outputSoFar: String { String(decoding: (try? Data(contentsOf: outURL)) ?? Data(), as: UTF8.self) }
+
     /// Waits for the exit; returns the status and stdout.
     func finish() throws -> (status: Int32, output: Data) {
         process.waitUntilExit()
