@@ -160,7 +160,7 @@ def restarts(args):
 
 Machine: {machine()} (at the end). GStreamer test pattern 320x240 at 25 fps over TCP, server killed
 (SIGKILL) and restarted after {args.down} s each time; eprstream with the default reconnect policy
-(backoff 0.5 s doubling to 2 s). Reconnect = server listening again -> eprstream's `reconnected` line.
+(backoff 0.25 s doubling to 1 s). Reconnect = server listening again -> eprstream's `reconnected` line.
 
 - reconnects seen: {len(ok)} of {args.restarts}; after the server's return: median {statistics.median(ok) if ok else float('nan'):.2f} s, max {max(ok) if ok else float('nan'):.2f} s; within 2 s: {sum(d <= 2 for d in ok)}
 - before the first restart: {first[1]} threads, {first[2]} fds, {first[0]:.0f} MB RSS; after the last: {last[1]} threads, {last[2]} fds, {last[0]:.0f} MB RSS
@@ -190,7 +190,7 @@ def freeze(args):
     append(f"""## RTSP server frozen {args.seconds} s (SIGSTOP, then SIGCONT) ({time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC)
 
 Machine: {machine()} (at the end). GStreamer test pattern 320x240 at 25 fps over TCP, default
-settings (`--stall-timeout` 5 s, backoff 0.5 s doubling to 2 s).
+settings (`--stall-timeout` 5 s, backoff 0.25 s doubling to 1 s).
 
 - stall noticed {stall[0] - stopped:.2f} s after SIGSTOP
 - frames flow again: {('%.2f s after SIGCONT' % (back[0] - resumed)) if back else 'NOT within 60 s'}

@@ -41,6 +41,6 @@ enum MP4IndexCheck {
                                        : String(format: "%.0f kB of media data", (bytes / 1_000).rounded(.up))
         let what = cutInside == "moov" ? "its index (moov box) is cut off" : "its index (moov box) is missing"
         return "\(what): the recording was interrupted before it was finalised (\(media) without an index); "
-            + "FFmpeg cannot recover the frames without it"
+            + "recover its H.264 frames with --reference GOOD.mp4 (a complete recording from the same camera and settings)"
     }
 }

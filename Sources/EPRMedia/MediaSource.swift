@@ -95,7 +95,8 @@ public final class MediaSource {
         var openOptions: OpaquePointer?
         for (key, value) in options.formatOptions { av_dict_set(&openOptions, key, value, 0) }
         options.interrupt?.arm()
-        var ret = avformat_open_input(&ctx, url, nil, &openOptions)   // frees ctx on failure
+        let forced = options.inputFormat.flatMap { av_find_input_format($0) }
+        var ret = avformat_open_input(&ctx, url, forced, &openOptions)   // frees ctx on failure
         av_dict_free(&openOptions)
         if ret < 0, let deadline = options.interrupt, deadline.fired, !deadline.isAborted {
             throw EPRError(.stream, "cannot read \(url): no answer within \(String(format: "%g", deadline.timeout)) s")
@@ -151,6 +152,7 @@ public final class MediaSource {
         dec.pointee.thread_count = Int32(max(0, options.decoderThreads))
         if options.exportMotionVectors { dec.pointee.flags2 |= AV_CODEC_FLAG2_EXPORT_MVS }
         tracksDecodeOrder = options.exportMotionVectors
+        if options.strictDecoding { dec.pointee.err_recognition |= AV_EF_EXPLODE }
         ret = avcodec_open2(dec, codec, nil)
         if ret < 0 {
             throw EPRError(.codec, "cannot open the \(codecName) decoder for \(url): \(ffmpegErrorString(ret))")

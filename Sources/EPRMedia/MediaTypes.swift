@@ -132,6 +132,10 @@ public struct SourceOptions: Sendable {
     public var exportMotionVectors = false
     /// Turn pictures upright as the stream's display matrix asks (phone videos), as ffmpeg does.
     public var autorotate = true
+    /// Demuxer to use instead of probing (FFmpeg's short name, e.g. "h264"); nil = probe.
+    public var inputFormat: String? = nil
+    /// Fail a packet on the first bitstream error instead of concealing it (err_detect explode).
+    public var strictDecoding = false
     public init() {}
 }
 

@@ -402,6 +402,9 @@ public final class Pipeline: @unchecked Sendable {
             options.videoOnly = !settings.audio
             options.exportMotionVectors = carriesMasks
             options.autorotate = settings.autorotate
+            if let reference = settings.reference {
+                return .file(try TruncatedMP4.recover(path: input, reference: reference, options: options))
+            }
             return .file(try MediaSource(url: input, options: options))
         }
         let options = liveSourceOptions()

@@ -25,6 +25,9 @@ public struct PipelineSettings: Sendable, Equatable {
     public var audio = true
     /// Turn pictures upright per the input's display matrix before inference (phone videos).
     public var autorotate = true
+    /// A complete recording from the same camera, whose parameters recover an input cut before
+    /// its index was written (`TruncatedMP4`).
+    public var reference: String?
     /// Serve the annotated video to web browsers at this "PORT" or "HOST:PORT" (BrowserPreview).
     public var previewAddress: String?
     /// The stream's name in metrics (label `stream`) and per-frame metadata.

@@ -33,6 +33,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Pipeline preset (YAML), e.g. Pipelines/dashcam.yaml. Flags override it.")
     var pipeline: String?
 
+    @Option(help: ArgumentHelp("Recover an MP4 whose recording was cut before its index was written: decode its H.264 frames with the parameters (SPS/PPS, frame rate) of FILE, a complete recording from the same camera. Audio is not recovered.", valueName: "FILE"))
+    var reference: String?
+
     @OptionGroup var modelOptions: ModelOptions
 
     @Option(help: ArgumentHelp("How to show the mask: blend (default), mask (class colours alone), side-by-side (original and blend; stacked for portrait input), contours (class boundaries).", valueName: "blend|mask|side-by-side|contours"))
@@ -129,6 +132,7 @@ struct RunCommand: ParsableCommand {
         if noStats { settings.showStats = false }
         if noAudio { settings.audio = false }
         if noAutorotate { settings.autorotate = false }
+        if let reference { settings.reference = reference }
         if let preview {
             _ = try BrowserPreview.parseAddress(preview)
             settings.previewAddress = preview

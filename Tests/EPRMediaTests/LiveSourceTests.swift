@@ -6,9 +6,9 @@ import Testing
 /// LiveSource's rules without a media server: backoff, URL kinds, and that no network call can
 /// hang (a listener that never answers, a stop from another thread).
 @Suite struct LiveSourceTests {
-    @Test func backoffDoublesFromHalfASecondUpToTwo() {
+    @Test func backoffDoublesFromAQuarterSecondUpToOne() {
         let options = LiveSourceOptions()
-        #expect((1...7).map { options.backoff(attempt: $0) } == [0.5, 1, 2, 2, 2, 2, 2])
+        #expect((1...7).map { options.backoff(attempt: $0) } == [0.25, 0.5, 1, 1, 1, 1, 1])
     }
 
     @Test func liveAndNetworkURLsAreRecognised() {
@@ -40,7 +40,7 @@ import Testing
             return message.contains("no answer within 0.5 s") && message.contains("2 attempts")
         }
         let wall = Date().timeIntervalSince(started)
-        #expect(wall >= 1.0 && wall < 4, "took \(wall) s")   // two 0.5 s timeouts and a 0.5 s backoff
+        #expect(wall >= 1.0 && wall < 4, "took \(wall) s")   // two 0.5 s timeouts and a 0.25 s backoff
         #expect(attempts.value == 1)
     }
 

@@ -74,8 +74,8 @@ import Testing
         #expect(before != nil, "stderr: \(run.stderrText)")
         server.kill()
         #expect(run.waitForLine(containing: "source disconnected", timeout: 30) != nil, "stderr: \(run.stderrText)")
-        // Down for two failed attempts (their backoff: a second or more of notices) before it returns.
-        #expect(run.waitForLine(containing: "connection attempt 2 failed", timeout: 30) != nil, "stderr: \(run.stderrText)")
+        // Down for three failed attempts (their backoff, 0.25 + 0.5 + 1 s: over a second of notices) before it returns.
+        #expect(run.waitForLine(containing: "connection attempt 3 failed", timeout: 30) != nil, "stderr: \(run.stderrText)")
         server = try RTSPServer(args: ["--file", Repo.dashcam, "--loops", "50"], port: server.port)
         #expect(run.waitForLine(containing: "reconnected: frames flow again", timeout: 60) != nil, "stderr: \(run.stderrText)")
         let after = run.waitForProgress(beyond: (before ?? 0) + 25, timeout: 90)
