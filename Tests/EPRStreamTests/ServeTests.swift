@@ -159,7 +159,8 @@ import Testing
             #expect(r.code == code, "\(body) -> \(r)")
             let object = try JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any]
             #expect(object?["field"] as? String == field, "\(body) -> \(r.body)")
-            #expect((object?["error"] as? String ?? "").contains(text), "\(body) -> \(r.body)")
+            let message = (object?["error"] as? String) ?? ""
+            #expect(message.contains(text), "\(body) -> \(r.body)")
         }
         try expectRefused(#"{"id": "b", "input": "\#(server.url)", "output": "x.mp4"}"#, 409, field: "id", mentions: "exists already")
         try expectRefused("{not json", 400, field: nil, mentions: "not valid JSON")
@@ -233,6 +234,6 @@ import Testing
         try "streams:\n  - {id: a, input: \"\(Repo.dashcam)\", output: a.mp4, pipeline: size.yaml}\n".write(toFile: path, atomically: true, encoding: .utf8)
         let result = try run(Repo.binary, ["serve", "--config", path], timeout: 60)
         #expect(result.status == 64)
-        #expect(result.stderr.contains("streams[0].pipeline: preset") && result.stderr.contains("sets 'input_size'"), result.stderr)
+        #expect(result.stderr.contains("streams[0].pipeline: preset") && result.stderr.contains("sets 'input_size'"), "\(result.stderr)")
     }
 }
