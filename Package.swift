@@ -68,8 +68,11 @@ let package = Package(
         ),
         .executableTarget(
             name: "eprstream",
-            dependencies: ["EPRPipeline", "EPRMedia", "EPROverlay", "EPRCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                           .product(name: "Logging", package: "swift-log")],
+            dependencies: ["EPRPipeline", "EPRMedia", "EPROverlay", "EPRCore", "EPRInference", "EPRServer",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                           .product(name: "UnixSignals", package: "swift-service-lifecycle")],
             swiftSettings: [.unsafeFlags(["-Xcc", "-I\(openVINO)/include"])]
         ),
         // The fuzz target (scripts/fuzz.sh builds it with libFuzzer); a plain build replays inputs.

@@ -126,6 +126,24 @@ public final class Pipeline: @unchecked Sendable {
     /// nil: `run` compiles one for its source.
     public let sharedModel: CompiledSegmentationModel?
 
+    /// With `serve`: the process's HTTP server and metrics, shared by every stream. Its metrics
+    /// are labelled with the stream id, and its preview (when asked) is served at /streams/ID/.
+    public struct SharedHTTP: Sendable {
+        public let server: HTTPServer
+        public let metrics: MetricsRegistry
+        public let preview: Bool
+        public init(server: HTTPServer, metrics: MetricsRegistry, preview: Bool) {
+            self.server = server
+            self.metrics = metrics
+            self.preview = preview
+        }
+    }
+    public var sharedHTTP: SharedHTTP?
+    /// Told once the source is open and every output is set up, just before frames flow.
+    public var onStarted: (@Sendable () -> Void)?
+    /// Where the preview is served on a shared server.
+    public var previewPath: String { "/streams/\(settings.streamID)/" }
+
     public init(input: String, output: String?, settings: PipelineSettings, model: CompiledSegmentationModel? = nil) {
         self.input = input
         self.output = output
@@ -153,7 +171,7 @@ public final class Pipeline: @unchecked Sendable {
 
     public func run(progress: (@Sendable (ProgressSnapshot) -> Void)? = nil) throws(EPRError) -> RunSummary {
         guard let modelPath = settings.modelPath else { throw EPRError(.model, "no model given (use --model PATH)") }
-        guard output != nil || settings.previewAddress != nil else {
+        guard output != nil || settings.previewAddress != nil || sharedHTTP?.preview == true else {
             throw EPRError(.config, "no output: give -o FILE|URL, --preview PORT, or both")
         }
         // Refused before anything is opened: writing there would destroy the input.
@@ -220,7 +238,26 @@ public final class Pipeline: @unchecked Sendable {
         var preview: BrowserPreview?
         var server: HTTPServer?
         var metadataEvents: MetadataBroadcaster?
-        if let address = settings.previewAddress {
+        var previewURL: String?
+        if let shared = sharedHTTP {
+            statistics.metrics = shared.metrics.stream(settings.streamID)
+            // Each stream's frame metadata as it is written: /api/streams/ID/events.
+            let broadcaster = MetadataBroadcaster()
+            shared.server.routes.registerEvents(broadcaster, stream: settings.streamID)
+            metadataEvents = broadcaster
+            if shared.preview {
+                do throws(EPRError) {
+                    let opened = try BrowserPreview(video: outputVideo, options: sinkOptions)
+                    shared.server.routes.registerPreview(opened, at: previewPath)
+                    preview = opened
+                    previewURL = shared.server.baseURL + previewPath.dropFirst()
+                    outputs.append(opened)
+                } catch {
+                    outputs.forEach { $0.abort() }
+                    throw error
+                }
+            }
+        } else if let address = settings.previewAddress {
             do throws(EPRError) {
                 let (host, port) = try BrowserPreview.parseAddress(address)
                 let opened = try BrowserPreview(video: outputVideo, options: sinkOptions)
@@ -237,6 +274,7 @@ public final class Pipeline: @unchecked Sendable {
                 metadataEvents = broadcaster
                 preview = opened
                 server = http
+                previewURL = http.baseURL
                 outputs.append(opened)
                 log?("browser preview: \(http.baseURL)")
             } catch {
@@ -244,7 +282,13 @@ public final class Pipeline: @unchecked Sendable {
                 throw error
             }
         }
-        defer { server?.shutdown() }
+        defer {
+            server?.shutdown()
+            if let shared = sharedHTTP {
+                if preview != nil { shared.server.routes.removePreview(at: previewPath) }
+                shared.server.routes.removeEvents(stream: settings.streamID)
+            }
+        }
         let tee = TeeOutput(outputs)
 
         // Everything that can fail in set-up is done before the first thread starts.
@@ -275,6 +319,7 @@ public final class Pipeline: @unchecked Sendable {
                                interrupt: sinkOptions.interrupt, runStarted: runStarted, progress: progress,
                                metadata: metadata, shareCounter: shareCounter)
         let started = now()
+        onStarted?()
         do throws(EPRError) {
             try graph.scheduler.run()
         } catch {
@@ -294,7 +339,7 @@ public final class Pipeline: @unchecked Sendable {
             latencies[stage] = stats.histogram(stage)
             busy[stage] = stats.busySeconds(stage)
         }
-        let destinations = [output, server?.baseURL].compactMap { $0 }
+        let destinations = [output, previewURL].compactMap { $0 }
         var summary = RunSummary(input: input, output: destinations.joined(separator: " and "), model: modelPath,
                                  inputSize: (runner.inputHeight, runner.inputWidth),
                                  framesWritten: tee.framesWritten, framesDropped: frames.droppedCount,
@@ -309,9 +354,9 @@ public final class Pipeline: @unchecked Sendable {
                                         runsPerSecond: wall > 0 ? Double(stats.networkRuns) / wall : 0,
                                         smoothing: settings.smoothMasks)
         }
-        if let preview, let server {
+        if let preview, let previewURL {
             let served = preview.served
-            summary.preview = (server.baseURL, served.viewers, served.frames)
+            summary.preview = (previewURL, served.viewers, served.frames)
         }
         if let live, let report = sinkReport, let out = report.live, case .live(_, let outages) = source {
             summary.live = LiveSummary(reconnects: live.reconnects, stalls: live.stalls, offlineFrames: out.offlineFrames,

@@ -174,7 +174,7 @@ public enum PresetLoader {
     }
 
     /// `- {name: lane, polygon: [[0.4, 1], [0.45, 0.6], [0.55, 0.6], [0.6, 1]]}` items.
-    private static func zones(_ n: Node, _ key: String) throws(EPRError) -> [Zone] {
+    static func zones(_ n: Node, _ key: String) throws(EPRError) -> [Zone] {
         guard case .sequence(let items) = n else { throw EPRError(.config, "\(key): expected a list of {name, polygon}") }
         var result: [Zone] = []
         for (i, item) in items.enumerated() {

@@ -13,6 +13,8 @@ public typealias RouteHandler = @Sendable (Request) async -> Response
 public final class RouteTable: @unchecked Sendable {
     private let lock = NSLock()
     private var routes: [String: RouteHandler] = [:]
+    /// Handlers for every path under a prefix and every method (an API: `/api/streams`, `/api/streams/ID`).
+    private var trees: [(prefix: String, handler: RouteHandler)] = []
 
     public init() {}
 
@@ -23,11 +25,27 @@ public final class RouteTable: @unchecked Sendable {
 
     public func remove(_ path: String) { _ = lock.withLock { routes.removeValue(forKey: path) } }
 
+    /// Answers every method on `prefix` and the paths below it (`prefix/...`); the handler reads
+    /// the method and the rest of the path itself.
+    public func registerTree(_ prefix: String, _ handler: @escaping RouteHandler) {
+        lock.withLock { trees.append((prefix, handler)) }
+    }
+
     func handler(for path: String) -> RouteHandler? { lock.withLock { routes[path] } }
 
-    /// 404 for unknown paths, 405 for methods other than GET and HEAD (nothing here takes a body yet).
+    private func tree(for path: String) -> RouteHandler? {
+        lock.withLock {
+            trees.first { path == $0.prefix || path.hasPrefix($0.prefix + "/") }?.handler
+        }
+    }
+
+    /// 404 for unknown paths, 405 for methods other than GET and HEAD on exact routes.
     func respond(to request: Request) async -> Response {
-        guard let handler = handler(for: request.uri.path) else { return .text(.notFound, "not found\n") }
+        // Exact routes first, so that one registered below a tree (an event stream) wins over it.
+        guard let handler = handler(for: request.uri.path) else {
+            if let tree = tree(for: request.uri.path) { return await tree(request) }
+            return .text(.notFound, "not found\n")
+        }
         switch request.method {
         case .get: return await handler(request)
         case .head: return await handler(request).createHeadResponse()

@@ -7,6 +7,7 @@ struct EPRStream: ParsableCommand {
         abstract: "Real-time street-scene segmentation of video with EPRNet.",
         subcommands: [
             RunCommand.self,
+            ServeCommand.self,
             EvalCommand.self,
             BenchCommand.self,
             InspectCommand.self,

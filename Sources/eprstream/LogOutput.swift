@@ -11,6 +11,14 @@ struct StderrLogHandler: LogHandler {
     var logLevel: Logger.Level
     var metadata: Logger.Metadata = [:]
     var metadataProvider: Logger.MetadataProvider?
+    /// `serve`: event lines start with the stream's id, `[front] connected: ...`.
+    var tagsStreams = false
+
+    init(label: String, logLevel: Logger.Level, tagsStreams: Bool = false) {
+        self.label = label
+        self.logLevel = logLevel
+        self.tagsStreams = tagsStreams
+    }
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
@@ -18,10 +26,11 @@ struct StderrLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
+        let tag = tagsStreams ? metadata["stream"].map { "[\($0)] " } ?? "" : ""
         switch event.level {
-        case .notice, .info: Terminal.note(event.message.description)
-        case .warning: Terminal.warn(event.message.description)
-        case .error, .critical: FileHandle.standardError.write(Data("error: \(event.message)\n".utf8))
+        case .notice, .info: Terminal.note(tag + event.message.description)
+        case .warning: Terminal.warn(tag + event.message.description)
+        case .error, .critical: FileHandle.standardError.write(Data("error: \(tag)\(event.message)\n".utf8))
         case .debug, .trace:
             let all = metadata.merging(event.metadata ?? [:]) { $1 }
             let tags = all.sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined()
