@@ -28,8 +28,10 @@ extension RouteTable {
         var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-store"]
         headers[.accessControlAllowOrigin] = "*"   // a dashboard on another origin may follow it
         if request.method == .head { return Response(status: .ok, headers: headers) }
-        let subscription = broadcaster.subscribe(keepAlive: keepAlive)
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            // Subscribed here, not when the response is made: a client that leaves before its body
+            // starts never runs this closure, and a subscription made outside it would never end.
+            let subscription = broadcaster.subscribe(keepAlive: keepAlive)
             defer { subscription.cancel() }   // the client is gone (a write failed) or the stream ended
             // At once: the client knows it is subscribed before the first frame.
             try await writer.write(ByteBuffer(string: ": stream \(id)\n\n"))
