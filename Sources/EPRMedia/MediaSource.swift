@@ -150,7 +150,12 @@ public final class MediaSource {
         }
         dec.pointee.pkt_timebase = stream.pointee.time_base
         dec.pointee.thread_count = Int32(max(0, options.decoderThreads))
-        if options.exportMotionVectors { dec.pointee.flags2 |= AV_CODEC_FLAG2_EXPORT_MVS }
+        if options.exportMotionVectors {
+            dec.pointee.flags2 |= AV_CODEC_FLAG2_EXPORT_MVS
+            // Frame threads export a frame's vectors while another thread may still be decoding
+            // it: under load some frames came out with none. Slice threads finish each frame first.
+            dec.pointee.thread_type = FF_THREAD_SLICE
+        }
         tracksDecodeOrder = options.exportMotionVectors
         if options.strictDecoding { dec.pointee.err_recognition |= AV_EF_EXPLODE }
         ret = avcodec_open2(dec, codec, nil)

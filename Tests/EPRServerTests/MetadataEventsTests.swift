@@ -72,7 +72,6 @@ import Testing
         server.routes.registerEvents(broadcaster, stream: "main", keepAlive: .milliseconds(100))
         #expect(try tool("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "-I",
                                   server.baseURL + "api/streams/main/events"]).stdout == "200")   // warm
-        let before = openDescriptors()
         for round in 0..<10 {
             var clients: [RawClient] = []
             for _ in 0..<20 {
@@ -81,10 +80,11 @@ import Testing
                 clients.append(client)
             }
             #expect(wait { broadcaster.subscriberCount == 20 }, "round \(round): \(broadcaster.subscriberCount) subscribed")
+            #expect(connectionsHeld(port: server.port) >= 20, "the kernel's table shows the server's side of each")
             broadcaster.publish(frame: round, json: "{}")
             clients.removeAll()   // all hang up; the keep-alive writes notice
             #expect(wait { broadcaster.subscriberCount == 0 }, "round \(round): \(broadcaster.subscriberCount) left subscribed")
         }
-        #expect(wait { openDescriptors() <= before }, "\(openDescriptors()) descriptors open, \(before) before")
+        #expect(wait { connectionsHeld(port: server.port) == 0 }, "\(connectionsHeld(port: server.port)) connections still open")
     }
 }

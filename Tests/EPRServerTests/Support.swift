@@ -119,7 +119,23 @@ final class RawClient {
     }
 }
 
-/// Open file descriptors of this process.
-func openDescriptors() -> Int {
-    (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
+/// The connections a server on `port` holds open: its sockets (local port `port`) that are
+/// ESTABLISHED or CLOSE_WAIT, from the kernel's tables. Each is a descriptor the server has not
+/// closed; unlike a count of this process's descriptors, tests running beside it do not move it.
+func connectionsHeld(port: Int) -> Int {
+    let established = "01", closeWait = "08"
+    var held = 0
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        // Read to the end: procfs reports size 0, and a one-shot read may stop at the first page.
+        guard let file = FileHandle(forReadingAtPath: table), let data = try? file.readToEnd() else { continue }
+        try? file.close()
+        let text = String(decoding: data, as: UTF8.self)
+        for line in text.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ")
+            guard fields.count > 3, let portHex = fields[1].split(separator: ":").last,
+                  Int(portHex, radix: 16) == port else { continue }
+            if fields[3] == established || fields[3] == closeWait { held += 1 }
+        }
+    }
+    return held
 }
