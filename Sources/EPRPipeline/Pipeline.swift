@@ -241,10 +241,6 @@ public final class Pipeline: @unchecked Sendable {
         var previewURL: String?
         if let shared = sharedHTTP {
             statistics.metrics = shared.metrics.stream(settings.streamID)
-            // Each stream's frame metadata as it is written: /api/streams/ID/events.
-            let broadcaster = MetadataBroadcaster()
-            shared.server.routes.registerEvents(broadcaster, stream: settings.streamID)
-            metadataEvents = broadcaster
             if shared.preview {
                 do throws(EPRError) {
                     let opened = try BrowserPreview(video: outputVideo, options: sinkOptions)
@@ -268,10 +264,6 @@ public final class Pipeline: @unchecked Sendable {
                 statistics.metrics = metrics.stream(settings.streamID)
                 let stats = statistics
                 http.routes.registerOperations(metrics: metrics, ready: { stats.framesDecoded > 0 })
-                // And each frame's metadata as it is written: /api/streams/ID/events.
-                let broadcaster = MetadataBroadcaster()
-                http.routes.registerEvents(broadcaster, stream: settings.streamID)
-                metadataEvents = broadcaster
                 preview = opened
                 server = http
                 previewURL = http.baseURL
@@ -281,6 +273,12 @@ public final class Pipeline: @unchecked Sendable {
                 outputs.forEach { $0.abort() }
                 throw error
             }
+        }
+        // Each frame's metadata as it is written, on whichever server this run has: /api/streams/ID/events.
+        if let routes = sharedHTTP?.server.routes ?? server?.routes {
+            let broadcaster = MetadataBroadcaster()
+            routes.registerEvents(broadcaster, stream: settings.streamID)
+            metadataEvents = broadcaster
         }
         defer {
             server?.shutdown()

@@ -105,6 +105,29 @@ import Testing
                 "stderr: \(result.stderr)")
     }
 
+    /// The way out that message names: the same cut recording with a complete one as reference
+    /// is segmented, and the output holds the frames the kept bytes have, at the source's rate.
+    @Test func interruptedMP4RecordingRunsWithAReference() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let full = dir.appendingPathComponent("full.mp4")
+        try run("/usr/bin/ffmpeg", ["-v", "error", "-i", Repo.dashcam, "-frames:v", "60", "-c", "copy", full.path])
+        let bytes = try Data(contentsOf: full)
+        let cut = dir.appendingPathComponent("dashcam-0001.mp4")
+        try bytes.prefix(bytes.count * 2 / 3).write(to: cut)
+        let out = dir.appendingPathComponent("o.mp4").path
+        let result = try run(Repo.binary, ["run", cut.path, "--reference", full.path, "-o", out], timeout: 120)
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let video = try Probe.video(out)
+        // Two thirds of the bytes, audio interleaved: most of the 60 frames, not all.
+        #expect(video.frames >= 30 && video.frames < 60, "\(video.frames) frames")
+        #expect(abs(video.duration - Double(video.frames) / 25) < 0.1, "at 25 fps: \(video.duration) s for \(video.frames) frames")
+        #expect(try Probe.decodeErrors(out).isEmpty)
+        // A reference that does not exist is named.
+        try expectFailure(["run", cut.path, "--reference", dir.appendingPathComponent("none.mp4").path, "-o", out],
+                          status: 66, mentions: "none.mp4", output: nil)
+    }
+
     @Test func unknownHostSaysItCannotBeResolved() throws {
         let dir = try Repo.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
