@@ -160,7 +160,7 @@ def restarts(args):
 
 Machine: {machine()} (at the end). GStreamer test pattern 320x240 at 25 fps over TCP, server killed
 (SIGKILL) and restarted after {args.down} s each time; eprstream with the default reconnect policy
-(backoff 0.25 s doubling to 1 s). Reconnect = server listening again -> eprstream's `reconnected` line.
+(backoff 0.25 s doubling to 0.5 s). Reconnect = server listening again -> eprstream's `reconnected` line.
 
 - reconnects seen: {len(ok)} of {args.restarts}; after the server's return: median {statistics.median(ok) if ok else float('nan'):.2f} s, max {max(ok) if ok else float('nan'):.2f} s; within 2 s: {sum(d <= 2 for d in ok)}
 - before the first restart: {first[1]} threads, {first[2]} fds, {first[0]:.0f} MB RSS; after the last: {last[1]} threads, {last[2]} fds, {last[0]:.0f} MB RSS

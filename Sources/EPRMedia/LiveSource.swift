@@ -15,10 +15,11 @@ public struct LiveSourceOptions: Sendable {
     /// Backoff between attempts: `initialBackoff` doubling up to `maxBackoff` seconds. Capped
     /// low: an attempt costs one refused connect, and a camera back from a reboot should stream
     /// again within 2 s. The worst wait after its return is the cap plus the RTSP handshake, probe
-    /// and first frame (~0.3 s idle, more under load): a 2 s cap measured up to 2.3 s, 1 s leaves
-    /// the margin. Starting at 0.25 s catches a server that only blinked.
+    /// and first frame (measured about 1.1 s idle against GStreamer's server, which prepares its
+    /// pipeline on the first request): a 1 s cap measured 2.05 s, 0.5 s leaves the margin.
+    /// Starting at 0.25 s catches a server that only blinked.
     public var initialBackoff = 0.25
-    public var maxBackoff = 1.0
+    public var maxBackoff = 0.5
     public var decoderThreads = 0
     /// Decode with the codec's motion vectors attached to each frame (`VideoFrame.motion`).
     public var exportMotionVectors = false

@@ -6,9 +6,9 @@ import Testing
 /// LiveSource's rules without a media server: backoff, URL kinds, and that no network call can
 /// hang (a listener that never answers, a stop from another thread).
 @Suite struct LiveSourceTests {
-    @Test func backoffDoublesFromAQuarterSecondUpToOne() {
+    @Test func backoffDoublesFromAQuarterSecondUpToHalfASecond() {
         let options = LiveSourceOptions()
-        #expect((1...7).map { options.backoff(attempt: $0) } == [0.25, 0.5, 1, 1, 1, 1, 1])
+        #expect((1...7).map { options.backoff(attempt: $0) } == [0.25, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5])
     }
 
     @Test func liveAndNetworkURLsAreRecognised() {
