@@ -86,17 +86,24 @@ import Testing
         #expect(try Probe.decodeErrors(out).isEmpty)
     }
 
-    /// A recording cut off before its index was written (MP4 without faststart, moov last).
-    @Test func interruptedMP4RecordingSaysItsIndexIsMissing() throws {
-        let dir = try Repo.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+    /// The dashcam's first 60 frames stream-copied to `dir`/full.mp4 (MP4 without faststart:
+    /// moov last) and its first two thirds of bytes as dashcam-0001.mp4, a recording cut off
+    /// before its index was written.
+    func cutRecording(in dir: URL) throws -> (full: URL, cut: URL, bytes: Data) {
         let full = dir.appendingPathComponent("full.mp4")
         try run("/usr/bin/ffmpeg", ["-v", "error", "-i", Repo.dashcam, "-frames:v", "60", "-c", "copy", full.path])
         let bytes = try Data(contentsOf: full)
-        let moov = try #require(bytes.range(of: Data("moov".utf8)))
-        #expect(moov.lowerBound > bytes.count / 2, "the index is at the end")
         let cut = dir.appendingPathComponent("dashcam-0001.mp4")
         try bytes.prefix(bytes.count * 2 / 3).write(to: cut)
+        return (full, cut, bytes)
+    }
+
+    @Test func interruptedMP4RecordingSaysItsIndexIsMissing() throws {
+        let dir = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (_, cut, bytes) = try cutRecording(in: dir)
+        let moov = try #require(bytes.range(of: Data("moov".utf8)))
+        #expect(moov.lowerBound > bytes.count / 2, "the index is at the end")
         let out = dir.appendingPathComponent("o.mp4").path
         try expectFailure(["run", cut.path, "-o", out], status: 66,
                           mentions: "its index (moov box) is missing: the recording was interrupted", output: out)
@@ -110,11 +117,7 @@ import Testing
     @Test func interruptedMP4RecordingRunsWithAReference() throws {
         let dir = try Repo.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let full = dir.appendingPathComponent("full.mp4")
-        try run("/usr/bin/ffmpeg", ["-v", "error", "-i", Repo.dashcam, "-frames:v", "60", "-c", "copy", full.path])
-        let bytes = try Data(contentsOf: full)
-        let cut = dir.appendingPathComponent("dashcam-0001.mp4")
-        try bytes.prefix(bytes.count * 2 / 3).write(to: cut)
+        let (full, cut, _) = try cutRecording(in: dir)
         let out = dir.appendingPathComponent("o.mp4").path
         let result = try run(Repo.binary, ["run", cut.path, "--reference", full.path, "-o", out], timeout: 120)
         #expect(result.status == 0, "stderr: \(result.stderr)")
