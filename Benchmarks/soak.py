@@ -190,7 +190,7 @@ def freeze(args):
     append(f"""## RTSP server frozen {args.seconds} s (SIGSTOP, then SIGCONT) ({time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC)
 
 Machine: {machine()} (at the end). GStreamer test pattern 320x240 at 25 fps over TCP, default
-settings (`--stall-timeout` 5 s, backoff 0.25 s doubling to 1 s).
+settings (`--stall-timeout` 5 s, backoff 0.25 s doubling to 0.5 s).
 
 - stall noticed {stall[0] - stopped:.2f} s after SIGSTOP
 - frames flow again: {('%.2f s after SIGCONT' % (back[0] - resumed)) if back else 'NOT within 60 s'}
