@@ -222,7 +222,7 @@ public enum PresetLoader {
         return v
     }
 
-    private static func bool(_ n: Node, _ key: String) throws(EPRError) -> Bool {
+    static func bool(_ n: Node, _ key: String) throws(EPRError) -> Bool {
         switch try string(n, key).lowercased() {
         case "true", "yes", "on": return true
         case "false", "no", "off": return false

@@ -53,10 +53,8 @@ public struct StreamEntry: Sendable {
         let output = try text("output")
         var preview = false
         if let node = values["preview"] {
-            switch (node.scalar?.string ?? "").lowercased() {
-            case "true", "yes", "on": preview = true
-            case "false", "no", "off": preview = false
-            default: throw ConfigFieldError(field: prefix + "preview", message: "expected true or false")
+            do throws(EPRError) { preview = try PresetLoader.bool(node, prefix + "preview") } catch {
+                throw fieldError(error, key: prefix + "preview")
             }
         }
         guard output != nil || preview else {
@@ -101,11 +99,7 @@ public struct StreamEntry: Sendable {
         }
         if let zones = values["zones"] {
             do throws(EPRError) { settings.zones = try PresetLoader.zones(zones, prefix + "zones") } catch {
-                // "streams[0].zones[1].polygon: expected ...": the field is the part before the colon.
-                let parts = error.message.split(separator: ": ", maxSplits: 1).map(String.init)
-                throw parts.count == 2 && parts[0].hasPrefix(prefix + "zones")
-                    ? ConfigFieldError(field: parts[0], message: parts[1])
-                    : ConfigFieldError(field: prefix + "zones", message: error.message)
+                throw fieldError(error, key: prefix + "zones")
             }
         }
         if let metadata = try text("metadata") {
@@ -116,6 +110,15 @@ public struct StreamEntry: Sendable {
         var resolvedOutput = output
         if let o = output, !VideoSink.isNetworkURL(o), o != "-", !o.hasPrefix("/") { resolvedOutput = base.appendingPathComponent(o).path }
         return StreamEntry(id: id, input: input, output: resolvedOutput, preview: preview, settings: settings)
+    }
+
+    /// A preset parser's error as the field it names: "streams[0].zones[1].polygon: expected ..."
+    /// is that field and what follows the colon; one naming nothing under `key` goes on `key`.
+    static func fieldError(_ error: EPRError, key: String) -> ConfigFieldError {
+        let parts = error.message.split(separator: ": ", maxSplits: 1).map(String.init)
+        return parts.count == 2 && parts[0].hasPrefix(key)
+            ? ConfigFieldError(field: parts[0], message: parts[1])
+            : ConfigFieldError(field: key, message: error.message)
     }
 
     /// A `POST /api/streams` body: one entry as a JSON object (relative paths: the server's directory).

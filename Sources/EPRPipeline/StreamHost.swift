@@ -198,10 +198,10 @@ public final class StreamHost: StreamDirectory {
 
     // MARK: StreamDirectory
 
-    public func list() -> APIAnswer { APIAnswer(status: 200, json: Self.json(all.map { $0.status() })) }
+    public func list() -> APIAnswer { APIAnswer(status: 200, object: all.map { $0.status() }) }
 
     public func status(of id: String) -> APIAnswer? {
-        all.first { $0.id == id }.map { APIAnswer(status: 200, json: Self.json($0.status())) }
+        all.first { $0.id == id }.map { APIAnswer(status: 200, object: $0.status()) }
     }
 
     public func add(json body: String) async -> APIAnswer {
@@ -213,17 +213,13 @@ public final class StreamHost: StreamDirectory {
         guard let stream = start(entry) else {
             return .error(409, "a stream with id '\(entry.id)' exists already", field: "id")
         }
-        return APIAnswer(status: 201, json: Self.json(stream.status()))
+        return APIAnswer(status: 201, object: stream.status())
     }
 
     public func remove(_ id: String) async -> APIAnswer? {
         guard let stream = all.first(where: { $0.id == id }) else { return nil }
         await stream.stop()
         streams.withLock { $0.removeAll { $0 === stream } }
-        return APIAnswer(status: 200, json: Self.json(stream.status()))
-    }
-
-    static func json(_ object: Any) -> Data {
-        (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return APIAnswer(status: 200, object: stream.status())
     }
 }

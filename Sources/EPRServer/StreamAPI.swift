@@ -11,12 +11,17 @@ public struct APIAnswer: Sendable {
         self.json = json
     }
 
+    /// `object` (dictionaries, arrays, strings, numbers, NSNull) as JSON with sorted keys.
+    public init(status: Int, object: Any) {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        self.init(status: status, json: data)
+    }
+
     /// `{"error": message, "field": field}` (field left out when the problem is the whole body).
     public static func error(_ status: Int, _ message: String, field: String? = nil) -> APIAnswer {
         var object = ["error": message]
         if let field, !field.isEmpty { object["field"] = field }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        return APIAnswer(status: status, json: data)
+        return APIAnswer(status: status, object: object)
     }
 }
 
