@@ -97,7 +97,7 @@ Layout: %(layout)s. %(params)s learnable parameters for 11 classes (checked by t
 Recipe: SGD momentum %(momentum)s, base lr %(lr)s with poly decay (power %(poly)s) over %(total)d
 epochs, weight decay %(wd)s, batch %(batch)d, random scale 0.5-2.0, pad with void, random crop
 %(crop)s, %(photometric)shorizontal flip, cross-entropy ignoring void with %(weights)s. %(where)s.%(warm)s
-Epochs done: %(done)d of %(total)d; training time so far %(time)s (validation included).%(speed)s
+Epochs done: %(done)d of %(total)d; training time%(so_far)s %(time)s (validation included).%(speed)s
 Val mIoU of the shipped checkpoint during training (PyTorch, unfolded model, %(shipped_bn)s): %(shipped)s%% at epoch %(shipped_ep)s.%(later)s%(bn)s
 
 | class | fp32 ONNX Runtime IoU (%%) | fp32 OpenVINO IoU (%%) | int8 OpenVINO IoU (%%) |
@@ -118,7 +118,8 @@ Val mIoU of the shipped checkpoint during training (PyTorch, unfolded model, %(s
            photometric="photometric jitter (brightness, contrast, saturation, hue, white balance, blur, noise), "
            if recipe.get("photometric") else "",
            warm=warm_start_line(recipe.get("warm_start")), speed=speed_line(log),
-           time="%.1f h" % (float(log[-1]["elapsed_s"]) / 3600), shipped=pct(float(shipped["val_miou"])),
+           time="%.1f h" % (float(log[-1]["elapsed_s"]) / 3600), so_far=" so far" if done < total else "",
+           shipped=pct(float(shipped["val_miou"])),
            shipped_bn={"running": "training-time BN statistics",
                        "precise": "BN statistics recomputed over every 4th train frame"}[bn_of(shipped)],
            shipped_ep=shipped["epoch"], rows="\n".join(rows),

@@ -51,6 +51,7 @@ def test_card_for_a_finished_run(tmp_path):
     (models / "eprnet-light-camvid.onnx").write_bytes(b"")
     light = card.render(str(models)).split("## EPRNet-Light")[1]
     assert "Training finished: 4 epochs; shipped weights from epoch 2" in light
+    assert "training time so far" not in light
     assert "647,101 learnable parameters" in light
     assert "| **mIoU** | **-** | **-** | **-** |" in light  # no eval files yet: dashes, not made-up figures
 
@@ -65,6 +66,7 @@ def test_card_tells_a_later_better_epoch_and_precise_bn(tmp_path, monkeypatch):
     monkeypatch.setattr(card, "onnx_metadata", lambda path: {"epoch": "1", "bn_statistics": "367 CamVid train frames"})
     eprnet = card.render(str(models)).split("## EPRNet-Light")[0]
     assert "best checkpoint so far (epoch 1)" in eprnet
+    assert "Epochs done: 3 of 150; training time so far" in eprnet
     assert "shipped checkpoint during training (PyTorch, unfolded model, training-time BN statistics): 30.0% at epoch 1" in eprnet
     assert "Epoch 2 now leads the validation (45.0%)" in eprnet
     assert "over 367 CamVid train frames (precise BN" in eprnet
