@@ -323,7 +323,7 @@ def report(args):
         f"- Clip: `{os.path.basename(ep['input'])}` ({ep['frame_size'][0]}x{ep['frame_size'][1]}), "
         f"{ep['frames']} frames, network input {h}x{w}, batch 1, median of {ep['repeats']} repeats",
         f"- Load average (1 min) when eprstream's bench started / ended: {ep.get('load_before', '?')} / {ep.get('load_after', '?')}"
-        " (the machine was shared with other jobs: absolute fps are noisy, ratios within this run are the figures to quote)",
+        " (absolute fps drift on these virtual machines, even idle: ratios within this run are the figures to quote)",
         f"- eprstream settings: {', '.join(f'{k[9:]}={v}' for k, v in sorted(ep.get('engine', {}).items()) if k.startswith('compiled.'))}; "
         f"encoder {ep.get('encoder', '')}",
         "",
