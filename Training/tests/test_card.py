@@ -41,6 +41,7 @@ def test_card_reports_the_shipped_files_figures(tmp_path):
     assert "894,669 learnable parameters" in eprnet
     assert "Not shipped yet" in light and "make train MODEL=eprnet-light" in light
     assert "CC BY-NC 4.0" in text
+    assert "Finishing the scheduled epochs is the first step" in text and "Both runs have finished" not in text
 
 
 def test_card_for_a_finished_run(tmp_path):
@@ -54,6 +55,20 @@ def test_card_for_a_finished_run(tmp_path):
     assert "training time so far" not in light
     assert "647,101 learnable parameters" in light
     assert "| **mIoU** | **-** | **-** | **-** |" in light  # no eval files yet: dashes, not made-up figures
+    assert "Finishing the scheduled epochs is the first step" in card.render(str(models))  # EPRNet not shipped
+
+
+def test_card_says_what_is_next_once_both_runs_finished(tmp_path):
+    models = tmp_path / "Models"
+    models.mkdir()
+    for name in ("eprnet-camvid", "eprnet-light-camvid"):
+        run = tmp_path / name
+        write_run(run, epochs_done=4, total=4)
+        card.collect(str(run), str(models), name)
+        (models / (name + ".onnx")).write_bytes(b"")
+    text = card.render(str(models))
+    assert "Both runs have finished their schedule (curves above)" in text
+    assert "Finishing the scheduled epochs" not in text
 
 
 def test_card_tells_a_later_better_epoch_and_precise_bn(tmp_path, monkeypatch):
