@@ -1,0 +1,67 @@
+"""A CamVid root that holds one sequence out, to measure accuracy on streets a model has not seen.
+
+Val (0016E5) shares its sequence with train, so val mIoU overstates accuracy elsewhere. Here train
+keeps the other sequences only, `test.txt` lists every labelled frame of the held-out sequence
+(its train and val frames), and `val.txt` every 8th of those, a cheap per-epoch monitor. The image
+folders are symlinks to the real dataset, so nothing is copied.
+
+    python -m eprnet.holdout --sequence 0016E5 --out runs/holdout-0016E5
+    python -m eprnet.train --data runs/holdout-0016E5 ...; evaluate.py --data ... --split test
+"""
+import argparse
+import os
+
+from .constants import DATASET_ROOT
+
+MONITOR_EVERY = 8
+
+
+def sequence_of(image_path):
+    """CamVid names frames SEQUENCE_FRAME.png (0016E5_07959.png, Seq05VD_f00000.png)."""
+    return os.path.basename(image_path).split("_")[0]
+
+
+def read_pairs(root, split):
+    with open(os.path.join(root, split + ".txt")) as f:
+        return [tuple(line.split()) for line in f if len(line.split()) == 2]
+
+
+def write_pairs(path, pairs):
+    with open(path, "w") as f:
+        f.writelines("%s %s\n" % p for p in pairs)
+
+
+def build(out, sequence, root=DATASET_ROOT):
+    """Write OUT/{train,val,test}.txt and link the image folders; returns the three lists."""
+    pairs = read_pairs(root, "train") + read_pairs(root, "val")
+    held = [p for p in pairs if sequence_of(p[0]) == sequence]
+    if not held:
+        raise SystemExit("no frames of sequence %s in %s (sequences: %s)" % (
+            sequence, root, ", ".join(sorted({sequence_of(p[0]) for p in pairs}))))
+    train = [p for p in read_pairs(root, "train") if sequence_of(p[0]) != sequence]
+    splits = {"train": train, "val": held[::MONITOR_EVERY], "test": held}
+    os.makedirs(out, exist_ok=True)
+    folders = {os.path.dirname(path.lstrip("/")) for p in pairs for path in p}
+    for folder in folders:
+        link = os.path.join(out, folder)
+        if not os.path.lexists(link):
+            os.symlink(os.path.abspath(os.path.join(root, folder)), link)
+    for name, split in splits.items():
+        write_pairs(os.path.join(out, name + ".txt"), split)
+    return splits
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sequence", default="0016E5", help="the sequence to hold out")
+    p.add_argument("--out", default=None, help="default runs/holdout-SEQUENCE")
+    p.add_argument("--data", default=DATASET_ROOT)
+    args = p.parse_args(argv)
+    out = args.out or os.path.join("runs", "holdout-" + args.sequence)
+    splits = build(out, args.sequence, args.data)
+    print("%s: train %d frames (other sequences), val %d (monitor), test %d (all of %s)" % (
+        out, len(splits["train"]), len(splits["val"]), len(splits["test"]), args.sequence))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+import os
+
+import pytest
+
+from conftest import needs_camvid
+from eprnet import data, holdout
+
+
+def fake_camvid(root, names):
+    """A CamVid-shaped root: NAMES maps split -> frame names (labels share the name)."""
+    for split, frames in names.items():
+        os.makedirs(os.path.join(root, split))
+        os.makedirs(os.path.join(root, split + "annot"))
+        with open(os.path.join(root, split + ".txt"), "w") as f:
+            for n in frames:
+                for folder in (split, split + "annot"):
+                    open(os.path.join(root, folder, n), "w").close()
+                f.write("/%s/%s /%sannot/%s\n" % (split, n, split, n))
+
+
+def test_the_held_out_sequence_leaves_train_and_is_tested_whole(tmp_path):
+    src = str(tmp_path / "camvid")
+    fake_camvid(src, {"train": ["A_1.png", "B_1.png", "A_2.png", "C_1.png"],
+                      "val": ["B_%d.png" % i for i in range(2, 20)]})
+    out = str(tmp_path / "holdout")
+    splits = holdout.build(out, "B", src)
+    assert [holdout.sequence_of(p[0]) for p in splits["train"]] == ["A", "A", "C"]
+    assert len(splits["test"]) == 19 and {holdout.sequence_of(p[0]) for p in splits["test"]} == {"B"}
+    assert splits["val"] == splits["test"][::holdout.MONITOR_EVERY] and len(splits["val"]) == 3
+    # The written root reads back through the training loader's own reader, files resolved.
+    for name in ("train", "val", "test"):
+        pairs = data.read_split(name, out)
+        assert len(pairs) == len(splits[name])
+        assert all(os.path.exists(path) for pair in pairs for path in pair)
+    assert os.path.islink(os.path.join(out, "valannot"))
+
+
+def test_an_unknown_sequence_is_a_clear_error(tmp_path):
+    src = str(tmp_path / "camvid")
+    fake_camvid(src, {"train": ["A_1.png"], "val": ["B_1.png"]})
+    with pytest.raises(SystemExit, match="no frames of sequence Z .*sequences: A, B"):
+        holdout.build(str(tmp_path / "out"), "Z", src)
+
+
+@needs_camvid
+def test_camvid_without_0016E5(tmp_path):
+    splits = holdout.build(str(tmp_path / "h"), "0016E5")
+    assert (len(splits["train"]), len(splits["test"])) == (62 + 101, 204 + 101)
