@@ -147,3 +147,29 @@ train-gpu-all:
 train-gpu-save: $(TRAIN_VENV)/.ready
 	@test -f "$(FROM)/$(MODEL)/state.pt" || { echo "no $(FROM)/$(MODEL)/state.pt"; exit 1; }
 	cd Training && mkdir -p "$$(dirname $(GPU_STATE))" && cp "$(abspath $(FROM))/$(MODEL)/state.pt" $(GPU_STATE) && $(TRAIN_PY) -m eprnet.runstate restore --state $(GPU_STATE) --run $(GPU_RUN_DIR)
+
+# Accuracy on a sequence the model never saw (holdout.py): two arms that differ only by
+# HOLDOUT_FLAG, trained on the other sequences, then exported (precise BN on their own train
+# frames) and scored by ONNX Runtime on every labelled frame of HOLDOUT. last.pt, not best.pt,
+# so nothing is chosen on the held-out frames.
+HOLDOUT        ?= 0016E5
+HOLDOUT_ROOT   := runs/holdout-$(HOLDOUT)
+HOLDOUT_FLAG   ?= --photometric
+HOLDOUT_ARGS   ?= --model $(MODEL) --epochs 50 --batch 8 --crop 256 256 --lr 0.02 --wd 2e-4 --val-bn running --seed 1
+HOLDOUT_ARMS   := without with
+
+.PHONY: holdout-ab holdout-report
+holdout-ab: $(TRAIN_VENV)/.ready
+	cd Training && $(TRAIN_PY) -m eprnet.holdout --sequence $(HOLDOUT) --out $(HOLDOUT_ROOT)
+	for arm in $(HOLDOUT_ARMS); do dir=Training/$(HOLDOUT_ROOT)-$$arm; mkdir -p $$dir; \
+	  (cd Training && nohup nice -n 10 $(TRAIN_PY) -m eprnet.train $(HOLDOUT_ARGS) --threads $(THREADS) \
+	    --data $(HOLDOUT_ROOT) --out $(HOLDOUT_ROOT)-$$arm $$([ $$arm = with ] && echo $(HOLDOUT_FLAG)) \
+	    >> $(HOLDOUT_ROOT)-$$arm/train.out 2>&1 & echo $$! > $(HOLDOUT_ROOT)-$$arm/pid); done
+	@echo "two arms training in the background (Training/$(HOLDOUT_ROOT)-ARM/train.out); when both are done: make holdout-report"
+
+holdout-report: $(TRAIN_VENV)/.ready
+	for arm in $(HOLDOUT_ARMS); do run=$(HOLDOUT_ROOT)-$$arm; \
+	  (cd Training && $(TRAIN_PY) -m eprnet.export --ckpt $$run/last.pt --out $$run/model.onnx --data $(HOLDOUT_ROOT) \
+	    && $(TRAIN_PY) -m eprnet.evaluate --onnx $$run/model.onnx --data $(HOLDOUT_ROOT) --split test --out $$run/test) \
+	    || exit 1; done
+	cd Training && $(TRAIN_PY) -m eprnet.holdout --compare $(foreach a,$(HOLDOUT_ARMS),$(a)=$(HOLDOUT_ROOT)-$(a)/test.json) | tee $(HOLDOUT_ROOT)-ab.md

@@ -9,6 +9,7 @@ folders are symlinks to the real dataset, so nothing is copied.
     python -m eprnet.train --data runs/holdout-0016E5 ...; evaluate.py --data ... --split test
 """
 import argparse
+import json
 import os
 
 from .constants import DATASET_ROOT
@@ -51,12 +52,36 @@ def build(out, sequence, root=DATASET_ROOT):
     return splits
 
 
+def compare(results):
+    """Markdown table of per-class IoU (%), one column per {arm: evaluate.py result}, and the
+    difference of the last column from the first."""
+    names = list(results)
+    first, last = results[names[0]], results[names[-1]]
+    rows = ["| class | " + " | ".join(names) + " | difference |", "|---" * (len(names) + 2) + "|"]
+    for c in first["iou"]:
+        rows.append("| %s | " % c + " | ".join("%.1f" % (100 * results[n]["iou"][c]) for n in names)
+                    + " | %+.1f |" % (100 * (last["iou"][c] - first["iou"][c])))
+    rows.append("| **mIoU** | " + " | ".join("**%.1f**" % (100 * results[n]["miou"]) for n in names)
+                + " | **%+.1f** |" % (100 * (last["miou"] - first["miou"])))
+    return "\n".join(rows)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sequence", default="0016E5", help="the sequence to hold out")
     p.add_argument("--out", default=None, help="default runs/holdout-SEQUENCE")
     p.add_argument("--data", default=DATASET_ROOT)
+    p.add_argument("--compare", nargs="+", metavar="NAME=RESULT.json",
+                   help="print the per-class table of evaluate.py results instead")
     args = p.parse_args(argv)
+    if args.compare:
+        results = {}
+        for item in args.compare:
+            name, _, path = item.rpartition("=")
+            with open(path) as f:
+                results[name or path] = json.load(f)
+        print(compare(results))
+        return
     out = args.out or os.path.join("runs", "holdout-" + args.sequence)
     splits = build(out, args.sequence, args.data)
     print("%s: train %d frames (other sequences), val %d (monitor), test %d (all of %s)" % (

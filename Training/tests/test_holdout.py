@@ -46,3 +46,13 @@ def test_an_unknown_sequence_is_a_clear_error(tmp_path):
 def test_camvid_without_0016E5(tmp_path):
     splits = holdout.build(str(tmp_path / "h"), "0016E5")
     assert (len(splits["train"]), len(splits["test"])) == (62 + 101, 204 + 101)
+
+
+def test_compare_table_shows_each_arm_and_the_difference():
+    a = {"iou": {"Sky": 0.9, "Road": 0.5}, "miou": 0.7}
+    b = {"iou": {"Sky": 0.85, "Road": 0.61}, "miou": 0.73}
+    rows = holdout.compare({"without": a, "with": b}).split("\n")
+    assert rows[0] == "| class | without | with | difference |"
+    assert rows[2] == "| Sky | 90.0 | 85.0 | -5.0 |"
+    assert rows[3] == "| Road | 50.0 | 61.0 | +11.0 |"
+    assert rows[4] == "| **mIoU** | **70.0** | **73.0** | **+3.0** |"
