@@ -161,6 +161,8 @@ HOLDOUT_ARMS   := without with
 .PHONY: holdout-ab holdout-report
 holdout-ab: $(TRAIN_VENV)/.ready
 	cd Training && $(TRAIN_PY) -m eprnet.holdout --sequence $(HOLDOUT) --out $(HOLDOUT_ROOT)
+	for arm in $(HOLDOUT_ARMS); do dir=Training/$(HOLDOUT_ROOT)-$$arm; \
+	  test ! -e $$dir/last.pt || { echo "$$dir already has a run: move it away first"; exit 1; }; done
 	for arm in $(HOLDOUT_ARMS); do dir=Training/$(HOLDOUT_ROOT)-$$arm; mkdir -p $$dir; \
 	  (cd Training && nohup nice -n 10 $(TRAIN_PY) -m eprnet.train $(HOLDOUT_ARGS) --threads $(THREADS) \
 	    --data $(HOLDOUT_ROOT) --out $(HOLDOUT_ROOT)-$$arm $$([ $$arm = with ] && echo $(HOLDOUT_FLAG)) \

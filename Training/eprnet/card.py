@@ -186,7 +186,9 @@ CamVid (Brostow et al. 2008), SegNet layout, 480x360, 11 classes + void (ignored
 numbers below come from. Val is sequence 0016E5, which **train also holds** (frames a few seconds
 apart, the same street and camera), so val overstates accuracy on streets and cameras the model has
 not seen (the test split, measured outside the project, scored about 11 points lower for the
-epoch-30 EPRNet); `Training/eprnet/robustness.py` re-scores val under camera changes. CamVid is distributed for personal and research use
+epoch-30 EPRNet); `Training/eprnet/robustness.py` re-scores val under camera changes, and
+`make holdout-ab` trains without 0016E5 to score a street never seen (the recipe's photometric
+augmentation: +4.3 points there; `Training/README.md`). CamVid is distributed for personal and research use
 under **CC BY-NC 4.0**; these weights are derived from it and inherit that licence:
 **non-commercial use only**.
 
