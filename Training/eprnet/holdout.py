@@ -12,44 +12,37 @@ import argparse
 import json
 import os
 
-from .constants import DATASET_ROOT
+from .data import DATASET_ROOT, frame_name, read_split
 
 MONITOR_EVERY = 8
 
 
 def sequence_of(image_path):
-    """CamVid names frames SEQUENCE_FRAME.png (0016E5_07959.png, Seq05VD_f00000.png)."""
-    return os.path.basename(image_path).split("_")[0]
-
-
-def read_pairs(root, split):
-    with open(os.path.join(root, split + ".txt")) as f:
-        return [tuple(line.split()) for line in f if len(line.split()) == 2]
-
-
-def write_pairs(path, pairs):
-    with open(path, "w") as f:
-        f.writelines("%s %s\n" % p for p in pairs)
+    """CamVid names frames SEQUENCE_FRAME (0016E5_07959.png, Seq05VD_f00000.png)."""
+    return frame_name(image_path).split("_")[0]
 
 
 def build(out, sequence, root=DATASET_ROOT):
-    """Write OUT/{train,val,test}.txt and link the image folders; returns the three lists."""
-    pairs = read_pairs(root, "train") + read_pairs(root, "val")
-    held = [p for p in pairs if sequence_of(p[0]) == sequence]
+    """Write OUT/{train,val,test}.txt and link the image folders; returns the three lists
+    (pairs of paths relative to the root, as CamVid's own lists give them)."""
+    splits = {name: [tuple(os.path.relpath(path, root) for path in pair) for pair in read_split(name, root)]
+              for name in ("train", "val")}
+    everything = splits["train"] + splits["val"]
+    held = [p for p in everything if sequence_of(p[0]) == sequence]
     if not held:
         raise SystemExit("no frames of sequence %s in %s (sequences: %s)" % (
-            sequence, root, ", ".join(sorted({sequence_of(p[0]) for p in pairs}))))
-    train = [p for p in read_pairs(root, "train") if sequence_of(p[0]) != sequence]
-    splits = {"train": train, "val": held[::MONITOR_EVERY], "test": held}
+            sequence, root, ", ".join(sorted({sequence_of(p[0]) for p in everything}))))
+    written = {"train": [p for p in splits["train"] if sequence_of(p[0]) != sequence],
+               "val": held[::MONITOR_EVERY], "test": held}
     os.makedirs(out, exist_ok=True)
-    folders = {os.path.dirname(path.lstrip("/")) for p in pairs for path in p}
-    for folder in folders:
+    for folder in {os.path.dirname(path) for pair in everything for path in pair}:
         link = os.path.join(out, folder)
         if not os.path.lexists(link):
             os.symlink(os.path.abspath(os.path.join(root, folder)), link)
-    for name, split in splits.items():
-        write_pairs(os.path.join(out, name + ".txt"), split)
-    return splits
+    for name, pairs in written.items():
+        with open(os.path.join(out, name + ".txt"), "w") as f:
+            f.writelines("%s %s\n" % pair for pair in pairs)
+    return written
 
 
 def compare(results):
