@@ -155,23 +155,33 @@ train-gpu-save: $(TRAIN_VENV)/.ready
 HOLDOUT        ?= 0016E5
 HOLDOUT_ROOT   := runs/holdout-$(HOLDOUT)
 HOLDOUT_FLAG   ?= --photometric
-HOLDOUT_ARGS   ?= --model $(MODEL) --epochs 50 --batch 8 --crop 256 256 --lr 0.02 --wd 2e-4 --val-bn running --seed 1
+HOLDOUT_SEED   ?= 1
+# seed 1 keeps the folder names of the first A/B; other seeds get their own folders beside it
+holdout_run     = $(HOLDOUT_ROOT)$(if $(filter-out 1,$(1)),-seed$(1))
+HOLDOUT_RUNS   := $(call holdout_run,$(HOLDOUT_SEED))
+HOLDOUT_ARGS   ?= --model $(MODEL) --epochs 50 --batch 8 --crop 256 256 --lr 0.02 --wd 2e-4 --val-bn running --seed $(HOLDOUT_SEED)
 HOLDOUT_ARMS   := without with
 
-.PHONY: holdout-ab holdout-report
+.PHONY: holdout-ab holdout-report holdout-seeds
 holdout-ab: $(TRAIN_VENV)/.ready
 	cd Training && $(TRAIN_PY) -m eprnet.holdout --sequence $(HOLDOUT) --out $(HOLDOUT_ROOT)
-	for arm in $(HOLDOUT_ARMS); do dir=Training/$(HOLDOUT_ROOT)-$$arm; \
+	for arm in $(HOLDOUT_ARMS); do dir=Training/$(HOLDOUT_RUNS)-$$arm; \
 	  test ! -e $$dir/last.pt || { echo "$$dir already has a run: move it away first"; exit 1; }; done
-	for arm in $(HOLDOUT_ARMS); do dir=Training/$(HOLDOUT_ROOT)-$$arm; mkdir -p $$dir; \
+	for arm in $(HOLDOUT_ARMS); do dir=Training/$(HOLDOUT_RUNS)-$$arm; mkdir -p $$dir; \
 	  (cd Training && nohup nice -n 10 $(TRAIN_PY) -m eprnet.train $(HOLDOUT_ARGS) --threads $(THREADS) \
-	    --data $(HOLDOUT_ROOT) --out $(HOLDOUT_ROOT)-$$arm $$([ $$arm = with ] && echo $(HOLDOUT_FLAG)) \
-	    >> $(HOLDOUT_ROOT)-$$arm/train.out 2>&1 & echo $$! > $(HOLDOUT_ROOT)-$$arm/pid); done
-	@echo "two arms training in the background (Training/$(HOLDOUT_ROOT)-ARM/train.out); when both are done: make holdout-report"
+	    --data $(HOLDOUT_ROOT) --out $(HOLDOUT_RUNS)-$$arm $$([ $$arm = with ] && echo $(HOLDOUT_FLAG)) \
+	    >> $(HOLDOUT_RUNS)-$$arm/train.out 2>&1 & echo $$! > $$dir/pid); done
+	@echo "two arms training in the background (Training/$(HOLDOUT_RUNS)-ARM/train.out); when both are done: make holdout-report"
 
 holdout-report: $(TRAIN_VENV)/.ready
-	for arm in $(HOLDOUT_ARMS); do run=$(HOLDOUT_ROOT)-$$arm; \
+	for arm in $(HOLDOUT_ARMS); do run=$(HOLDOUT_RUNS)-$$arm; \
 	  (cd Training && $(TRAIN_PY) -m eprnet.export --ckpt $$run/last.pt --out $$run/model.onnx --data $(HOLDOUT_ROOT) \
 	    && $(TRAIN_PY) -m eprnet.evaluate --onnx $$run/model.onnx --data $(HOLDOUT_ROOT) --split test --out $$run/test) \
 	    || exit 1; done
-	cd Training && $(TRAIN_PY) -m eprnet.holdout --compare $(foreach a,$(HOLDOUT_ARMS),$(a)=$(HOLDOUT_ROOT)-$(a)/test.json) | tee $(HOLDOUT_ROOT)-ab.md
+	cd Training && $(TRAIN_PY) -m eprnet.holdout --compare $(foreach a,$(HOLDOUT_ARMS),$(a)=$(HOLDOUT_RUNS)-$(a)/test.json) | tee $(HOLDOUT_RUNS)-ab.md
+
+# After holdout-report for each seed: the per-class table averaged over HOLDOUT_SEEDS, and each seed's mIoU.
+HOLDOUT_SEEDS ?= 1 2
+comma := ,
+holdout-seeds: $(TRAIN_VENV)/.ready
+	cd Training && $(TRAIN_PY) -m eprnet.holdout --compare $(foreach a,$(HOLDOUT_ARMS),$(a)=$(subst $() ,$(comma),$(foreach s,$(HOLDOUT_SEEDS),$(call holdout_run,$(s))-$(a)/test.json))) | tee $(HOLDOUT_ROOT)-seeds.md

@@ -46,16 +46,33 @@ def build(out, sequence, root=DATASET_ROOT):
 
 
 def compare(results):
-    """Markdown table of per-class IoU (%), one column per {arm: evaluate.py result}, and the
-    difference of the last column from the first."""
-    names = list(results)
-    first, last = results[names[0]], results[names[-1]]
+    """Markdown table of per-class IoU (%), one column per arm, and the difference of the last
+    column from the first. An arm is one evaluate.py result, or a list of them (one per seed):
+    then each cell is the mean over the seeds, and a last row gives each seed's mIoU."""
+    runs = {name: r if isinstance(r, list) else [r] for name, r in results.items()}
+    names = list(runs)
+    seeds = len(runs[names[0]])
+    if any(len(runs[n]) != seeds for n in names):
+        raise SystemExit("every arm needs the same number of seeds: %s" % ", ".join(
+            "%s %d" % (n, len(runs[n])) for n in names))
+
+    def mean(name, key, c=None):
+        values = [r[key][c] if c else r[key] for r in runs[name]]
+        return 100 * sum(values) / len(values)
+
+    def row(label, key, c=None, bold=False):
+        cells = ["%.1f" % mean(n, key, c) for n in names]
+        cells.append("%+.1f" % (mean(names[-1], key, c) - mean(names[0], key, c)))
+        return "| %s | " % label + " | ".join("**%s**" % x if bold else x for x in cells) + " |"
+
     rows = ["| class | " + " | ".join(names) + " | difference |", "|---" * (len(names) + 2) + "|"]
-    for c in first["iou"]:
-        rows.append("| %s | " % c + " | ".join("%.1f" % (100 * results[n]["iou"][c]) for n in names)
-                    + " | %+.1f |" % (100 * (last["iou"][c] - first["iou"][c])))
-    rows.append("| **mIoU** | " + " | ".join("**%.1f**" % (100 * results[n]["miou"]) for n in names)
-                + " | **%+.1f** |" % (100 * (last["miou"] - first["miou"])))
+    rows += [row(c, "iou", c) for c in runs[names[0]][0]["iou"]]
+    rows.append(row("**mIoU**" + (" (mean of %d seeds)" % seeds if seeds > 1 else ""), "miou", bold=True))
+    if seeds > 1:
+        each = [[100 * r["miou"] for r in runs[n]] for n in names]
+        gaps = [b - a for a, b in zip(each[0], each[-1])]
+        rows.append("| mIoU, each seed | " + " | ".join(", ".join("%.1f" % v for v in e) for e in each)
+                    + " | " + ", ".join("%+.1f" % g for g in gaps) + " |")
     return "\n".join(rows)
 
 
@@ -64,15 +81,18 @@ def main(argv=None):
     p.add_argument("--sequence", default="0016E5", help="the sequence to hold out")
     p.add_argument("--out", default=None, help="default runs/holdout-SEQUENCE")
     p.add_argument("--data", default=DATASET_ROOT)
-    p.add_argument("--compare", nargs="+", metavar="NAME=RESULT.json",
-                   help="print the per-class table of evaluate.py results instead")
+    p.add_argument("--compare", nargs="+", metavar="NAME=RESULT.json[,RESULT.json...]",
+                   help="print the per-class table of evaluate.py results instead (several per arm: one per seed)")
     args = p.parse_args(argv)
     if args.compare:
         results = {}
         for item in args.compare:
-            name, _, path = item.rpartition("=")
-            with open(path) as f:
-                results[name or path] = json.load(f)
+            name, _, paths = item.rpartition("=")
+            loaded = []
+            for path in paths.split(","):
+                with open(path) as f:
+                    loaded.append(json.load(f))
+            results[name or paths] = loaded if len(loaded) > 1 else loaded[0]
         print(compare(results))
         return
     out = args.out or os.path.join("runs", "holdout-" + args.sequence)

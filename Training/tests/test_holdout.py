@@ -1,3 +1,4 @@
+import json
 import os
 
 import pytest
@@ -56,3 +57,27 @@ def test_compare_table_shows_each_arm_and_the_difference():
     assert rows[2] == "| Sky | 90.0 | 85.0 | -5.0 |"
     assert rows[3] == "| Road | 50.0 | 61.0 | +11.0 |"
     assert rows[4] == "| **mIoU** | **70.0** | **73.0** | **+3.0** |"
+
+
+def test_compare_with_several_seeds_averages_them_and_lists_each():
+    a1, a2 = {"iou": {"Sky": 0.9}, "miou": 0.40}, {"iou": {"Sky": 0.8}, "miou": 0.42}
+    b1, b2 = {"iou": {"Sky": 0.7}, "miou": 0.45}, {"iou": {"Sky": 0.8}, "miou": 0.43}
+    rows = holdout.compare({"without": [a1, a2], "with": [b1, b2]}).split("\n")
+    assert rows[2] == "| Sky | 85.0 | 75.0 | -10.0 |"
+    assert rows[3] == "| **mIoU** (mean of 2 seeds) | **41.0** | **44.0** | **+3.0** |"
+    assert rows[4] == "| mIoU, each seed | 40.0, 42.0 | 45.0, 43.0 | +5.0, +1.0 |"
+
+
+def test_compare_refuses_arms_with_different_seed_counts():
+    a = {"iou": {"Sky": 0.9}, "miou": 0.4}
+    with pytest.raises(SystemExit, match="same number of seeds: without 2, with 1"):
+        holdout.compare({"without": [a, a], "with": [a]})
+
+
+def test_compare_reads_several_results_per_arm_from_the_command_line(tmp_path, capsys):
+    paths = []
+    for i, miou in enumerate([0.40, 0.42, 0.45, 0.43]):
+        paths.append(tmp_path / ("r%d.json" % i))
+        paths[-1].write_text(json.dumps({"iou": {"Sky": miou}, "miou": miou}))
+    holdout.main(["--compare", "without=%s,%s" % tuple(paths[:2]), "with=%s,%s" % tuple(paths[2:])])
+    assert "| mIoU, each seed | 40.0, 42.0 | 45.0, 43.0 | +5.0, +1.0 |" in capsys.readouterr().out
