@@ -161,27 +161,55 @@ holdout_run     = $(HOLDOUT_ROOT)$(if $(filter-out 1,$(1)),-seed$(1))
 HOLDOUT_RUNS   := $(call holdout_run,$(HOLDOUT_SEED))
 HOLDOUT_ARGS   ?= --model $(MODEL) --epochs 50 --batch 8 --crop 256 256 --lr 0.02 --wd 2e-4 --val-bn running --seed $(HOLDOUT_SEED)
 HOLDOUT_ARMS   := without with
+# Committed, so they outlive the machine (Training/runs/ does not): an arm's resumable state until
+# it is reported (holdout-save / holdout-resume), then its evaluate.py result, which holdout-seeds reads.
+holdout_state   = checkpoints/$(notdir $(call holdout_run,$(1)))-$(2).pt
+holdout_result  = results/$(notdir $(call holdout_run,$(1)))-$(2).json
 
-.PHONY: holdout-ab holdout-report holdout-seeds
+# $(1) = an arm's run folder, $(2) = train.py's arguments: one arm in the background, its pid beside it.
+define holdout_train
+(cd Training || exit 1; nohup nice -n 10 $(TRAIN_PY) -m eprnet.train $(2) --threads $(THREADS) --out $(1) \
+	    >> $(1)/train.out 2>&1 & echo $$! > $(1)/pid)
+endef
+
+.PHONY: holdout-ab holdout-resume holdout-save holdout-report holdout-seeds
 holdout-ab: $(TRAIN_VENV)/.ready
 	cd Training && $(TRAIN_PY) -m eprnet.holdout --sequence $(HOLDOUT) --out $(HOLDOUT_ROOT)
 	for arm in $(HOLDOUT_ARMS); do dir=Training/$(HOLDOUT_RUNS)-$$arm; \
-	  test ! -e $$dir/last.pt || { echo "$$dir already has a run: move it away first"; exit 1; }; done
-	for arm in $(HOLDOUT_ARMS); do dir=Training/$(HOLDOUT_RUNS)-$$arm; mkdir -p $$dir; \
-	  (cd Training && nohup nice -n 10 $(TRAIN_PY) -m eprnet.train $(HOLDOUT_ARGS) --threads $(THREADS) \
-	    --data $(HOLDOUT_ROOT) --out $(HOLDOUT_RUNS)-$$arm $$([ $$arm = with ] && echo $(HOLDOUT_FLAG)) \
-	    >> $(HOLDOUT_RUNS)-$$arm/train.out 2>&1 & echo $$! > $$dir/pid); done
+	  test ! -e $$dir/last.pt || { echo "$$dir already has a run: make holdout-resume, or move it away"; exit 1; }; done
+	for arm in $(HOLDOUT_ARMS); do run=$(HOLDOUT_RUNS)-$$arm; mkdir -p Training/$$run; \
+	  $(call holdout_train,$$run,$(HOLDOUT_ARGS) --data $(HOLDOUT_ROOT) $$([ $$arm = with ] && echo $(HOLDOUT_FLAG))); done
 	@echo "two arms training in the background (Training/$(HOLDOUT_RUNS)-ARM/train.out); when both are done: make holdout-report"
 
-holdout-report: $(TRAIN_VENV)/.ready
+# On any machine: each arm continues from its run folder, or else from its committed state.
+holdout-resume: $(TRAIN_VENV)/.ready
+	cd Training && $(TRAIN_PY) -m eprnet.holdout --sequence $(HOLDOUT) --out $(HOLDOUT_ROOT)
 	for arm in $(HOLDOUT_ARMS); do run=$(HOLDOUT_RUNS)-$$arm; \
-	  (cd Training && $(TRAIN_PY) -m eprnet.export --ckpt $$run/last.pt --out $$run/model.onnx --data $(HOLDOUT_ROOT) \
-	    && $(TRAIN_PY) -m eprnet.evaluate --onnx $$run/model.onnx --data $(HOLDOUT_ROOT) --split test --out $$run/test) \
-	    || exit 1; done
-	cd Training && $(TRAIN_PY) -m eprnet.holdout --compare $(foreach a,$(HOLDOUT_ARMS),$(a)=$(HOLDOUT_RUNS)-$(a)/test.json) | tee $(HOLDOUT_RUNS)-ab.md
+	  if [ -f Training/$$run/pid ] && kill -0 "$$(cat Training/$$run/pid)" 2>/dev/null; then echo "$$run is training"; continue; fi; \
+	  (cd Training && $(TRAIN_PY) -m eprnet.runstate restore --state $(call holdout_state,$(HOLDOUT_SEED),$$arm) --run $$run) || exit 1; \
+	  test -f Training/$$run/last.pt || { echo "$$run: no run here and no committed state: make holdout-ab"; exit 1; }; \
+	  $(call holdout_train,$$run,--resume); done
 
-# After holdout-report for each seed: the per-class table averaged over HOLDOUT_SEEDS, and each seed's mIoU.
+# Before the machine goes: each unreported arm's state into Training/checkpoints/, staged.
+holdout-save: $(TRAIN_VENV)/.ready
+	@for arm in $(HOLDOUT_ARMS); do run=$(HOLDOUT_RUNS)-$$arm; state=$(call holdout_state,$(HOLDOUT_SEED),$$arm); \
+	  [ -f Training/$$run/last.pt ] || continue; \
+	  [ ! -f Training/$(call holdout_result,$(HOLDOUT_SEED),$$arm) ] || { echo "$$run: reported, its result is committed"; continue; }; \
+	  (cd Training && $(TRAIN_PY) -m eprnet.runstate save --run $$run --state $$state) || exit 1; \
+	  git add Training/$$state; done
+
+# The result replaces the arm's committed state (nothing left to resume).
+holdout-report: $(TRAIN_VENV)/.ready
+	for arm in $(HOLDOUT_ARMS); do run=$(HOLDOUT_RUNS)-$$arm; result=$(call holdout_result,$(HOLDOUT_SEED),$$arm); \
+	  (cd Training && $(TRAIN_PY) -m eprnet.export --ckpt $$run/last.pt --out $$run/model.onnx --data $(HOLDOUT_ROOT) \
+	    && $(TRAIN_PY) -m eprnet.evaluate --onnx $$run/model.onnx --data $(HOLDOUT_ROOT) --split test --out $$run/test \
+	    && mkdir -p results && cp $$run/test.json $$result) || exit 1; \
+	  git add Training/$$result; git rm -q -f --ignore-unmatch Training/$(call holdout_state,$(HOLDOUT_SEED),$$arm); done
+	cd Training && $(TRAIN_PY) -m eprnet.holdout --compare $(foreach a,$(HOLDOUT_ARMS),$(a)=$(call holdout_result,$(HOLDOUT_SEED),$(a))) | tee $(HOLDOUT_RUNS)-ab.md
+
+# After holdout-report for each seed (their committed results): the per-class table averaged
+# over HOLDOUT_SEEDS, and each seed's mIoU.
 HOLDOUT_SEEDS ?= 1 2
 comma := ,
 holdout-seeds: $(TRAIN_VENV)/.ready
-	cd Training && $(TRAIN_PY) -m eprnet.holdout --compare $(foreach a,$(HOLDOUT_ARMS),$(a)=$(subst $() ,$(comma),$(foreach s,$(HOLDOUT_SEEDS),$(call holdout_run,$(s))-$(a)/test.json))) | tee $(HOLDOUT_ROOT)-seeds.md
+	cd Training && $(TRAIN_PY) -m eprnet.holdout --compare $(foreach a,$(HOLDOUT_ARMS),$(a)=$(subst $() ,$(comma),$(foreach s,$(HOLDOUT_SEEDS),$(call holdout_result,$(s),$(a))))) | tee $(HOLDOUT_ROOT)-seeds.md
