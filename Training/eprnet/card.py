@@ -188,7 +188,7 @@ apart, the same street and camera), so val overstates accuracy on streets and ca
 not seen (the test split, measured outside the project, scored about 11 points lower for the
 epoch-30 EPRNet); `Training/eprnet/robustness.py` re-scores val under camera changes, and
 `make holdout-ab` trains without 0016E5 to score a street never seen (the recipe's photometric
-augmentation: +5.3 points there, mean of two seeds; `Training/README.md`). CamVid is distributed
+augmentation: +6.5 points there, mean of three seeds; `Training/README.md`). CamVid is distributed
 for personal and research use under **CC BY-NC 4.0**; these weights are derived from it and inherit that licence:
 **non-commercial use only**.
 
