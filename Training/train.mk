@@ -172,9 +172,12 @@ define holdout_train
 	    >> $(1)/train.out 2>&1 & echo $$! > $(1)/pid)
 endef
 
-.PHONY: holdout-ab holdout-resume holdout-save holdout-report holdout-seeds
-holdout-ab: $(TRAIN_VENV)/.ready
+.PHONY: holdout-root holdout-ab holdout-resume holdout-save holdout-report holdout-seeds
+# The held-out CamVid root (lists and symlinks), rewritten identically each time.
+holdout-root: $(TRAIN_VENV)/.ready
 	cd Training && $(TRAIN_PY) -m eprnet.holdout --sequence $(HOLDOUT) --out $(HOLDOUT_ROOT)
+
+holdout-ab: holdout-root
 	for arm in $(HOLDOUT_ARMS); do dir=Training/$(HOLDOUT_RUNS)-$$arm; \
 	  test ! -e $$dir/last.pt || { echo "$$dir already has a run: make holdout-resume, or move it away"; exit 1; }; done
 	for arm in $(HOLDOUT_ARMS); do run=$(HOLDOUT_RUNS)-$$arm; mkdir -p Training/$$run; \
@@ -182,8 +185,7 @@ holdout-ab: $(TRAIN_VENV)/.ready
 	@echo "two arms training in the background (Training/$(HOLDOUT_RUNS)-ARM/train.out); when both are done: make holdout-report"
 
 # On any machine: each arm continues from its run folder, or else from its committed state.
-holdout-resume: $(TRAIN_VENV)/.ready
-	cd Training && $(TRAIN_PY) -m eprnet.holdout --sequence $(HOLDOUT) --out $(HOLDOUT_ROOT)
+holdout-resume: holdout-root
 	for arm in $(HOLDOUT_ARMS); do run=$(HOLDOUT_RUNS)-$$arm; \
 	  if [ -f Training/$$run/pid ] && kill -0 "$$(cat Training/$$run/pid)" 2>/dev/null; then echo "$$run is training"; continue; fi; \
 	  (cd Training && $(TRAIN_PY) -m eprnet.runstate restore --state $(call holdout_state,$(HOLDOUT_SEED),$$arm) --run $$run) || exit 1; \
@@ -208,8 +210,8 @@ holdout-report: $(TRAIN_VENV)/.ready
 	cd Training && $(TRAIN_PY) -m eprnet.holdout --compare $(foreach a,$(HOLDOUT_ARMS),$(a)=$(call holdout_result,$(HOLDOUT_SEED),$(a))) | tee $(HOLDOUT_RUNS)-ab.md
 
 # After holdout-report for each seed (their committed results): the per-class table averaged
-# over HOLDOUT_SEEDS, and each seed's mIoU.
-HOLDOUT_SEEDS ?= 1 2
+# over HOLDOUT_SEEDS, and each seed's mIoU. The default: the seeds whose results are committed.
+HOLDOUT_SEEDS ?= 2 3
 comma := ,
 holdout-seeds: $(TRAIN_VENV)/.ready
 	cd Training && $(TRAIN_PY) -m eprnet.holdout --compare $(foreach a,$(HOLDOUT_ARMS),$(a)=$(subst $() ,$(comma),$(foreach s,$(HOLDOUT_SEEDS),$(call holdout_result,$(s),$(a))))) | tee $(HOLDOUT_ROOT)-seeds.md
