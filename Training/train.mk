@@ -160,7 +160,14 @@ HOLDOUT_SEED   ?= 1
 holdout_run     = $(HOLDOUT_ROOT)$(if $(filter-out 1,$(1)),-seed$(1))
 HOLDOUT_RUNS   := $(call holdout_run,$(HOLDOUT_SEED))
 HOLDOUT_ARGS   ?= --model $(MODEL) --epochs 50 --batch 8 --crop 256 256 --lr 0.02 --wd 2e-4 --val-bn running --seed $(HOLDOUT_SEED)
-HOLDOUT_ARMS   := without with
+HOLDOUT_ARMS   ?= without with
+# Each arm's flags on top of HOLDOUT_ARGS. ohem: the shipped recipe (photometric) with OHEM in place
+# of the ENet class weights, scored against the committed `with` arms (make holdout-ab HOLDOUT_ARMS=ohem).
+HOLDOUT_FLAGS_without :=
+HOLDOUT_FLAGS_with     = $(HOLDOUT_FLAG)
+HOLDOUT_FLAGS_ohem    ?= --photometric --class-weights none --ohem 0.7
+# The arms holdout-report and holdout-seeds put side by side (the difference is last minus first).
+HOLDOUT_COMPARE ?= $(HOLDOUT_ARMS)
 # Committed, so they outlive the machine (Training/runs/ does not): an arm's resumable state until
 # it is reported (holdout-save / holdout-resume), then its evaluate.py result, which holdout-seeds reads.
 holdout_state   = checkpoints/$(notdir $(call holdout_run,$(1)))-$(2).pt
@@ -178,11 +185,12 @@ holdout-root: $(TRAIN_VENV)/.ready
 	cd Training && $(TRAIN_PY) -m eprnet.holdout --sequence $(HOLDOUT) --out $(HOLDOUT_ROOT)
 
 holdout-ab: holdout-root
+	$(foreach a,$(filter-out without,$(HOLDOUT_ARMS)),$(if $(HOLDOUT_FLAGS_$(a)),,$(error arm $(a): no HOLDOUT_FLAGS_$(a))))
 	for arm in $(HOLDOUT_ARMS); do dir=Training/$(HOLDOUT_RUNS)-$$arm; \
 	  test ! -e $$dir/last.pt || { echo "$$dir already has a run: make holdout-resume, or move it away"; exit 1; }; done
-	for arm in $(HOLDOUT_ARMS); do run=$(HOLDOUT_RUNS)-$$arm; mkdir -p Training/$$run; \
-	  $(call holdout_train,$$run,$(HOLDOUT_ARGS) --data $(HOLDOUT_ROOT) $$([ $$arm = with ] && echo $(HOLDOUT_FLAG))); done
-	@echo "two arms training in the background (Training/$(HOLDOUT_RUNS)-ARM/train.out); when both are done: make holdout-report"
+	$(foreach a,$(HOLDOUT_ARMS),mkdir -p Training/$(HOLDOUT_RUNS)-$(a) && \
+	  $(call holdout_train,$(HOLDOUT_RUNS)-$(a),$(HOLDOUT_ARGS) --data $(HOLDOUT_ROOT) $(HOLDOUT_FLAGS_$(a)));)
+	@echo "$(words $(HOLDOUT_ARMS)) arm(s) training in the background (Training/$(HOLDOUT_RUNS)-ARM/train.out); when done: make holdout-report"
 
 # On any machine: each arm continues from its run folder, or else from its committed state.
 holdout-resume: holdout-root
@@ -207,11 +215,11 @@ holdout-report: $(TRAIN_VENV)/.ready
 	    && $(TRAIN_PY) -m eprnet.evaluate --onnx $$run/model.onnx --data $(HOLDOUT_ROOT) --split test --out $$run/test \
 	    && mkdir -p results && cp $$run/test.json $$result) || exit 1; \
 	  git add Training/$$result; git rm -q -f --ignore-unmatch Training/$(call holdout_state,$(HOLDOUT_SEED),$$arm); done
-	cd Training && $(TRAIN_PY) -m eprnet.holdout --compare $(foreach a,$(HOLDOUT_ARMS),$(a)=$(call holdout_result,$(HOLDOUT_SEED),$(a))) | tee $(HOLDOUT_RUNS)-ab.md
+	cd Training && $(TRAIN_PY) -m eprnet.holdout --compare $(foreach a,$(HOLDOUT_COMPARE),$(a)=$(call holdout_result,$(HOLDOUT_SEED),$(a))) | tee $(HOLDOUT_RUNS)-$(lastword $(HOLDOUT_COMPARE)).md
 
 # After holdout-report for each seed (their committed results): the per-class table averaged
 # over HOLDOUT_SEEDS, and each seed's mIoU. The default: the seeds whose results are committed.
 HOLDOUT_SEEDS ?= 2 3
 comma := ,
 holdout-seeds: $(TRAIN_VENV)/.ready
-	cd Training && $(TRAIN_PY) -m eprnet.holdout --compare $(foreach a,$(HOLDOUT_ARMS),$(a)=$(subst $() ,$(comma),$(foreach s,$(HOLDOUT_SEEDS),$(call holdout_result,$(s),$(a))))) | tee $(HOLDOUT_ROOT)-seeds.md
+	cd Training && $(TRAIN_PY) -m eprnet.holdout --compare $(foreach a,$(HOLDOUT_COMPARE),$(a)=$(subst $() ,$(comma),$(foreach s,$(HOLDOUT_SEEDS),$(call holdout_result,$(s),$(a))))) | tee $(HOLDOUT_ROOT)-seeds-$(lastword $(HOLDOUT_COMPARE)).md

@@ -117,7 +117,9 @@ Val mIoU of the shipped checkpoint during training (PyTorch, unfolded model, %(s
            params="{:,}".format(params) if params else "-",
            momentum=recipe["momentum"], lr=recipe["lr"], poly=recipe["poly"], total=total, wd=recipe["wd"],
            batch=recipe["batch"], crop="x".join(map(str, recipe["crop"])),
-           weights="ENet class weights (1/ln(1.02 + p))" if recipe.get("class_weights") == "enet" else "no class weights",
+           weights=("ENet class weights (1/ln(1.02 + p))" if recipe.get("class_weights") == "enet" else "no class weights")
+           + (", over the hard pixels only (OHEM: true-class probability below %g, at least 1/16 of them)"
+              % recipe["ohem"] if recipe.get("ohem") else ""),
            where=("PyTorch on one GPU (`eprnet/gpu_train.py`: data and augmentation on the GPU, bf16 autocast)"
                   if recipe.get("device") == "cuda" else
                   "PyTorch 1.13 on the CPU (%s thread(s), nice 10, beside other work on a 2-core machine)"
@@ -215,7 +217,7 @@ file from what is in Models/.
 
 # The settings that define a run (train.RECIPE_KEYS without machine paths and test limits).
 SHIPPED_RECIPE_KEYS = ("model", "epochs", "batch", "crop", "lr", "momentum", "wd", "poly", "class_weights",
-                       "photometric", "seed", "device", "threads")
+                       "ohem", "photometric", "seed", "device", "threads")
 
 
 def last_checkpoint_field(run_dir, key):

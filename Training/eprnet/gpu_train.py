@@ -24,9 +24,9 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from . import data, gpu_aug, metrics, runstate, train
+from .loss import ohem_threshold, segmentation_loss
 from .constants import NUM_CLASSES, VOID_LABEL
 from .model import build
 from .warmstart import from_onnx
@@ -51,6 +51,7 @@ def parse_args(argv=None):
     p.add_argument("--wd", type=float, default=RECIPE.wd)
     p.add_argument("--poly", type=float, default=RECIPE.poly)
     p.add_argument("--class-weights", default=RECIPE.class_weights, choices=["enet", "none"])
+    p.add_argument("--ohem", type=ohem_threshold, default=RECIPE.ohem, metavar="P", help="hard pixels only (loss.py)")
     p.add_argument("--photometric", action="store_true", help="colour, exposure, blur and noise jitter")
     p.add_argument("--init-onnx", default=None, metavar="ONNX", help="warm start from a shipped model (needs onnx)")
     p.add_argument("--seed", type=int, default=RECIPE.seed)
@@ -229,8 +230,8 @@ def main(argv=None):
             x, y = gpu_aug.augment(images, labels, {k: v[step] for k, v in params.items()}, crop,
                                    colour=args.photometric, generator=noise)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                loss = F.cross_entropy(model(x.contiguous(memory_format=torch.channels_last)).float(), y,
-                                       weight=weight, ignore_index=VOID_LABEL)
+                loss = segmentation_loss(model(x.contiguous(memory_format=torch.channels_last)).float(), y,
+                                         weight, VOID_LABEL, args.ohem)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -258,7 +259,7 @@ def main(argv=None):
               "train_s": round(train_s, 1), "wall_s": round(time.time() - t_start, 1), "time_limit_s": args.time_limit,
               "best_val_miou": run.best, "best_epoch": run.best_ck["epoch"], "last_val_miou": run.history[-1]["val_miou"],
               "batch": args.batch, "lr": args.lr, "crop": args.crop, "photometric": args.photometric,
-              "warm_start": run.warm}
+              "ohem": args.ohem, "warm_start": run.warm}
     with open(os.path.join(args.out, "report.json"), "w") as f:
         json.dump(report, f, indent=1)
     print("%s: %s" % (args.model, json.dumps(report)), flush=True)

@@ -21,9 +21,9 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from . import data, metrics
+from .loss import ohem_threshold, segmentation_loss
 from .constants import DATASETS, NUM_CLASSES
 from .export import load_checkpoint
 from .model import build, count_params
@@ -32,7 +32,7 @@ from .warmstart import from_onnx
 
 # Settings that define a run; --resume takes them from OUT/args.json.
 RECIPE_KEYS = ["model", "dataset", "data", "epochs", "batch", "crop", "lr", "momentum", "wd", "poly",
-               "class_weights", "photometric", "init_onnx", "seed", "limit_train", "limit_val"]
+               "class_weights", "ohem", "photometric", "init_onnx", "seed", "limit_train", "limit_val"]
 # How best.pt's score was measured, per --val-bn; a checkpoint scored another way is rescored on
 # resume. "precise" changed to population statistics (precise_bn.py), hence the suffix.
 SCORING = {"precise": "precise/population", "running": "running"}
@@ -71,6 +71,8 @@ def parse_args(argv=None):
     p.add_argument("--wd", type=float, default=2e-4)
     p.add_argument("--poly", type=float, default=0.9)
     p.add_argument("--class-weights", default="enet", choices=["enet", "none"])
+    p.add_argument("--ohem", type=ohem_threshold, default=None, metavar="P",
+                   help="train on the hard pixels only: true-class probability below P, at least 1/16 of them (loss.py)")
     p.add_argument("--photometric", action="store_true",
                    help="colour, exposure, blur and noise jitter on top of scale/crop/flip (data.photometric)")
     p.add_argument("--init-onnx", default=None, metavar="ONNX",
@@ -257,7 +259,7 @@ def main(argv=None):
                 g["lr"] = lr
             x = torch.from_numpy(x).to(device, non_blocking=True)
             y = torch.from_numpy(y).to(device, non_blocking=True)
-            loss = F.cross_entropy(model(x), y, weight=weight, ignore_index=labels.void_label)
+            loss = segmentation_loss(model(x), y, weight, labels.void_label, args.ohem)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -104,6 +104,7 @@ def test_card_compares_epochs_only_under_the_same_bn_statistics(tmp_path, monkey
     assert "(PyTorch, unfolded model, training-time BN statistics): 45.0% at epoch 2" in eprnet
     # Epoch 3's figure is not comparable with the shipped epoch's: no claim either way.
     assert "now leads" not in eprnet
+    assert "OHEM" not in eprnet  # a recipe without --ohem says nothing of it
 
 
 def test_card_tells_the_warm_start_the_recipe_and_the_training_speed(tmp_path):
@@ -112,7 +113,7 @@ def test_card_tells_the_warm_start_the_recipe_and_the_training_speed(tmp_path):
     models.mkdir()
     write_run(run, epochs_done=0, total=150)
     args = json.loads((run / "args.json").read_text())
-    (run / "args.json").write_text(json.dumps(dict(args, photometric=True, init_onnx="../Models/eprnet-camvid.onnx")))
+    (run / "args.json").write_text(json.dumps(dict(args, photometric=True, ohem=0.7, init_onnx="../Models/eprnet-camvid.onnx")))
     with open(run / "log.csv", "w", newline="") as f:  # a warm-started run's log begins at epoch 31
         w = csv.DictWriter(f, fieldnames=["epoch", "val_miou", "elapsed_s", "images_per_s", "machine"])
         w.writeheader()
@@ -124,6 +125,7 @@ def test_card_tells_the_warm_start_the_recipe_and_the_training_speed(tmp_path):
     eprnet = card.render(str(models)).split("## EPRNet-Light")[0]
     assert "33 of 150 epochs" in eprnet
     assert "photometric jitter" in eprnet
+    assert "over the hard pixels only (OHEM: true-class probability below 0.7" in eprnet
     assert "Warm start: this run began from the model shipped before it (eprnet-camvid.onnx, epoch 30, val mIoU 60.8%" in eprnet
     assert "continued the schedule from epoch 31" in eprnet
     assert "1.60 images/s on Xeon, 1 of 2 cores (3 epochs)" in eprnet

@@ -52,9 +52,10 @@ def test_pack_is_camvid_with_jpeg_frames_and_exact_labels_under_the_cap(packed, 
 def test_gpu_run_stops_on_time_resumes_and_continues_on_cpu(packed, tmp_path):
     pack = packed[0]
     run, straight, fresh = (str(tmp_path / d) for d in ("run", "straight", "fresh"))
-    recipe = TINY + ["--data", pack]
+    recipe = TINY + ["--data", pack, "--ohem", "0.7"]
     gpu_train.main(["--out", run, "--time-limit", "0.01"] + recipe)  # the guard: one epoch, then stop
     report = json.load(open(os.path.join(run, "report.json")))
+    assert report["ohem"] == 0.7
     assert (report["stopped"], report["epochs_done"], report["epochs_planned"]) == ("time limit", 1, 2)
     assert sorted(os.listdir(run)) == ["curves.png", "log.csv", "report.json", "state.pt"]
     first = str(tmp_path / "epoch1.pt")
@@ -78,7 +79,7 @@ def test_gpu_run_stops_on_time_resumes_and_continues_on_cpu(packed, tmp_path):
     assert set(ck["model"]) == set(build("eprnet").state_dict()) and ck["epoch"] == 1
     train.main(["--out", fresh, "--resume", "--threads", "1"])
     last = torch.load(os.path.join(fresh, "last.pt"), weights_only=False)
-    assert last["epoch"] == 2 and last["args"]["batch"] == 4 and last["args"]["photometric"]
+    assert last["epoch"] == 2 and last["args"]["batch"] == 4 and last["args"]["photometric"] and last["args"]["ohem"] == 0.7
     assert [r["epoch"] for r in read_log(fresh)] == ["1", "2"]
 
 

@@ -11,7 +11,7 @@ from test_train import TINY, read_log
 def test_committed_state_resumes_bit_identically_in_a_fresh_directory(tmp_path):
     straight, here, elsewhere = (str(tmp_path / d) for d in ("straight", "here", "elsewhere"))
     state = str(tmp_path / "checkpoints" / "run.pt")
-    recipe = ["--epochs", "2", "--photometric"] + TINY
+    recipe = ["--epochs", "2", "--photometric", "--ohem", "0.7"] + TINY  # the resume takes both from args.json
     train.main(["--out", straight] + recipe)
     train.main(["--out", here, "--stop-after", "1"] + recipe)
     assert runstate.save(here, state) == 1
@@ -22,7 +22,7 @@ def test_committed_state_resumes_bit_identically_in_a_fresh_directory(tmp_path):
     train.main(["--out", elsewhere, "--resume", "--threads", "1"])
     a = torch.load(os.path.join(straight, "last.pt"), weights_only=False)
     b = torch.load(os.path.join(elsewhere, "last.pt"), weights_only=False)
-    assert a["epoch"] == b["epoch"] == 2 and b["args"]["photometric"]
+    assert a["epoch"] == b["epoch"] == 2 and b["args"]["photometric"] and b["args"]["ohem"] == 0.7
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
     assert read_log(straight) == read_log(elsewhere)
