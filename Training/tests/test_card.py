@@ -104,7 +104,7 @@ def test_card_compares_epochs_only_under_the_same_bn_statistics(tmp_path, monkey
     assert "(PyTorch, unfolded model, training-time BN statistics): 45.0% at epoch 2" in eprnet
     # Epoch 3's figure is not comparable with the shipped epoch's: no claim either way.
     assert "now leads" not in eprnet
-    assert "OHEM" not in eprnet  # a recipe without --ohem says nothing of it
+    assert "over the hard pixels only" not in eprnet  # a recipe without --ohem does not claim it
 
 
 def test_card_tells_the_warm_start_the_recipe_and_the_training_speed(tmp_path):
