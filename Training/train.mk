@@ -162,10 +162,12 @@ HOLDOUT_RUNS   := $(call holdout_run,$(HOLDOUT_SEED))
 HOLDOUT_ARGS   ?= --model $(MODEL) --epochs 50 --batch 8 --crop 256 256 --lr 0.02 --wd 2e-4 --val-bn running --seed $(HOLDOUT_SEED)
 HOLDOUT_ARMS   ?= without with
 # Each arm's flags on top of HOLDOUT_ARGS. ohem: the shipped recipe (photometric) with OHEM in place
-# of the ENet class weights, scored against the committed `with` arms (make holdout-ab HOLDOUT_ARMS=ohem).
+# of the ENet class weights; ohem-weights: with OHEM on top of them. Both scored against the
+# committed `with` arms (make holdout-ab HOLDOUT_ARMS=ohem).
 HOLDOUT_FLAGS_without :=
 HOLDOUT_FLAGS_with     = $(HOLDOUT_FLAG)
 HOLDOUT_FLAGS_ohem    ?= --photometric --class-weights none --ohem 0.7
+HOLDOUT_FLAGS_ohem-weights ?= --photometric --ohem 0.7
 # The arms holdout-report and holdout-seeds put side by side (the difference is last minus first).
 HOLDOUT_COMPARE ?= $(HOLDOUT_ARMS)
 # Committed, so they outlive the machine (Training/runs/ does not): an arm's resumable state until
