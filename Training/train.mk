@@ -189,7 +189,8 @@ holdout-root: $(TRAIN_VENV)/.ready
 holdout-ab: holdout-root
 	$(foreach a,$(filter-out without,$(HOLDOUT_ARMS)),$(if $(HOLDOUT_FLAGS_$(a)),,$(error arm $(a): no HOLDOUT_FLAGS_$(a))))
 	for arm in $(HOLDOUT_ARMS); do dir=Training/$(HOLDOUT_RUNS)-$$arm; \
-	  test ! -e $$dir/last.pt || { echo "$$dir already has a run: make holdout-resume, or move it away"; exit 1; }; done
+	  test ! -e $$dir/last.pt || { echo "$$dir already has a run: make holdout-resume, or move it away"; exit 1; }; \
+	  if [ -f $$dir/pid ] && kill -0 "$$(cat $$dir/pid)" 2>/dev/null; then echo "$$dir is training (pid $$(cat $$dir/pid))"; exit 1; fi; done
 	$(foreach a,$(HOLDOUT_ARMS),mkdir -p Training/$(HOLDOUT_RUNS)-$(a) && \
 	  $(call holdout_train,$(HOLDOUT_RUNS)-$(a),$(HOLDOUT_ARGS) --data $(HOLDOUT_ROOT) $(HOLDOUT_FLAGS_$(a)));)
 	@echo "$(words $(HOLDOUT_ARMS)) arm(s) training in the background (Training/$(HOLDOUT_RUNS)-ARM/train.out); when done: make holdout-report"
