@@ -37,8 +37,10 @@ training-venv: $(TRAIN_VENV)/.ready
 
 # Long runs go to the background (nice, nohup); the log is Training/$(RUN_DIR)/train.out.
 # Two processes on one run directory would overwrite each other's checkpoints.
+# $(call training_now,DIR): a shell test, true while the process in DIR/pid is alive.
+training_now = [ -f $(1)/pid ] && kill -0 "$$(cat $(1)/pid)" 2>/dev/null
 define refuse_if_running
-	@if [ -f Training/$(RUN_DIR)/pid ] && kill -0 "$$(cat Training/$(RUN_DIR)/pid)" 2>/dev/null; then \
+	@if $(call training_now,Training/$(RUN_DIR)); then \
 	  echo "Training/$(RUN_DIR) is already being trained (pid $$(cat Training/$(RUN_DIR)/pid))"; exit 1; fi
 endef
 
@@ -190,7 +192,7 @@ holdout-ab: holdout-root
 	$(foreach a,$(filter-out without,$(HOLDOUT_ARMS)),$(if $(HOLDOUT_FLAGS_$(a)),,$(error arm $(a): no HOLDOUT_FLAGS_$(a))))
 	for arm in $(HOLDOUT_ARMS); do dir=Training/$(HOLDOUT_RUNS)-$$arm; \
 	  test ! -e $$dir/last.pt || { echo "$$dir already has a run: make holdout-resume, or move it away"; exit 1; }; \
-	  if [ -f $$dir/pid ] && kill -0 "$$(cat $$dir/pid)" 2>/dev/null; then echo "$$dir is training (pid $$(cat $$dir/pid))"; exit 1; fi; done
+	  if $(call training_now,$$dir); then echo "$$dir is training (pid $$(cat $$dir/pid))"; exit 1; fi; done
 	$(foreach a,$(HOLDOUT_ARMS),mkdir -p Training/$(HOLDOUT_RUNS)-$(a) && \
 	  $(call holdout_train,$(HOLDOUT_RUNS)-$(a),$(HOLDOUT_ARGS) --data $(HOLDOUT_ROOT) $(HOLDOUT_FLAGS_$(a)));)
 	@echo "$(words $(HOLDOUT_ARMS)) arm(s) training in the background (Training/$(HOLDOUT_RUNS)-ARM/train.out); when done: make holdout-report"
@@ -198,7 +200,7 @@ holdout-ab: holdout-root
 # On any machine: each arm continues from its run folder, or else from its committed state.
 holdout-resume: holdout-root
 	for arm in $(HOLDOUT_ARMS); do run=$(HOLDOUT_RUNS)-$$arm; \
-	  if [ -f Training/$$run/pid ] && kill -0 "$$(cat Training/$$run/pid)" 2>/dev/null; then echo "$$run is training"; continue; fi; \
+	  if $(call training_now,Training/$$run); then echo "$$run is training"; continue; fi; \
 	  (cd Training && $(TRAIN_PY) -m eprnet.runstate restore --state $(call holdout_state,$(HOLDOUT_SEED),$$arm) --run $$run) || exit 1; \
 	  test -f Training/$$run/last.pt || { echo "$$run: no run here and no committed state: make holdout-ab"; exit 1; }; \
 	  $(call holdout_train,$$run,--resume); done

@@ -205,9 +205,10 @@ label = argmax of `logits` over the 11 classes.
 ## Reaching the goal (68%% val mIoU)
 %(next_step)s a longer schedule (the authors use about 240 epochs), full-frame
 crops (360x480, so the dilation-37 branch sees what it sees at inference), OHEM on top of the
-class weights (in place of them it lost 8.8 points on a held-out street in 50 epochs), and ImageNet or Cityscapes pre-training of the backbone, which the paper's
-CamVid numbers rely on. The GPU path (`make train-gpu`, `Training/README.md`) is built to run
-hundreds of epochs in one lent GPU call (not yet run on a GPU).
+class weights (in place of them it lost 8.8 points on a held-out street in 50 epochs), and
+ImageNet or Cityscapes pre-training of the backbone, which the paper's CamVid numbers rely on.
+The GPU path (`make train-gpu`, `Training/README.md`) is built to run hundreds of epochs in one
+lent GPU call (not yet run on a GPU).
 
 ## Reproduce
 `make train` (or `make train-resume`), then `make models` (export, eval, int8, Swift fixtures,

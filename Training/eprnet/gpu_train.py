@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 from . import data, gpu_aug, metrics, runstate, train
-from .loss import ohem_threshold, segmentation_loss
 from .constants import NUM_CLASSES, VOID_LABEL
+from .loss import ohem_threshold, segmentation_loss
 from .model import build
 from .warmstart import from_onnx
 

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 from . import data, metrics
-from .loss import ohem_threshold, segmentation_loss
 from .constants import DATASETS, NUM_CLASSES
 from .export import load_checkpoint
+from .loss import ohem_threshold, segmentation_loss
 from .model import build, count_params
 from .precise_bn import recalibrate, selection_frames
 from .warmstart import from_onnx
